@@ -1,0 +1,188 @@
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "mesh/message.h"
+#include "mesh/spsc_ring.h"
+
+namespace veloq::mesh {
+
+// Waker wakes a parked shard. Implemented by the shard's I/O driver (an
+// eventfd write, or an IORING_OP_MSG_RING). Thread-safe: called by any thread.
+class Waker {
+ public:
+  virtual ~Waker() = default;
+  virtual void Wake() = 0;
+};
+
+struct MeshOptions {
+  // Number of shards; at most Mesh::kMaxShards.
+  uint32_t shards = 1;
+  // Slots per ring (one ring per ordered pair of shards); a power of two.
+  uint32_t ring_capacity = 1024;
+};
+
+// Mesh is the N x N network of single-producer single-consumer rings that
+// carries Messages between shards, plus each shard's park state.
+//
+// Thread safety: methods name the shard that may call them. Send, Flush and
+// the *To/*From accessors of a sender run only on shard `from`; Drain,
+// PrepareToPark and FinishPark only on shard `to`/`shard`; PostFromAlien and
+// Notify from any thread.
+//
+// Batching: Send stages a message in the from->to ring without publishing it;
+// Flush publishes every ring `from` staged into (one release store per ring)
+// and signals each receiver once. A shard calls Flush once per tick, so a
+// burst of messages costs one publication and at most one wake-up.
+//
+// Overflow: a full ring never drops a message and never blocks the sender.
+// Messages that do not fit wait in a per-destination overflow queue on the
+// sender and move into the ring, in order, as the receiver frees space (on
+// each Flush). Order per (from, to) pair is preserved: once anything is in
+// overflow, later messages queue behind it. OverflowDepth lets callers apply
+// backpressure.
+//
+// Has-data signal: each receiver has a bitmask with one bit per sender. A
+// sender sets its bit (fetch_or, release) after publishing; the receiver
+// exchanges the mask to zero (acquire) and drains only the rings whose bits
+// were set, so an idle ring costs nothing per poll at any shard count.
+//
+// Notify-on-park: each shard's state moves RUNNING -> PARKING -> PARKED and
+// back to RUNNING.
+//   Receiver (PrepareToPark): store PARKING; re-check its has-data mask and
+//   alien inbox; if empty, CAS PARKING -> PARKED and block in its Waker's
+//   wait. FinishPark stores RUNNING.
+//   Sender (Flush/PostFromAlien): make the data visible and set the has-data
+//   bit (or alien flag), then load the state; if not RUNNING, exchange it to
+//   RUNNING and call Wake() only if the old state was PARKED.
+// No lost wake-up: all four accesses (the receiver's PARKING store and mask
+// load; the sender's bit RMW and state load) are seq_cst, so in their single
+// total order either the sender's bit set precedes the receiver's re-check
+// (the receiver sees data and does not park) or the receiver's PARKING store
+// precedes the sender's state load (the sender sees PARKING or PARKED). If it
+// sees PARKING, its exchange to RUNNING makes the receiver's CAS fail, so the
+// receiver does not block; if it sees PARKED, it wakes the receiver, and the
+// Waker is level-triggered (a counter), so a Wake that lands before the
+// receiver blocks is not lost. Only the sender whose exchange observes PARKED
+// wakes: one Wake per park, however many senders race.
+class Mesh {
+ public:
+  static constexpr uint32_t kMaxShards = 256;
+
+  explicit Mesh(const MeshOptions& options);
+  // Destroys every undelivered message without running it.
+  ~Mesh();
+
+  Mesh(const Mesh&) = delete;
+  Mesh& operator=(const Mesh&) = delete;
+
+  uint32_t shard_count() const { return n_; }
+
+  // Stages `m` for shard `to`. Never blocks, never drops. Shard `from` only.
+  // REQUIRES: from != to, both < shard_count().
+  void Send(uint32_t from, uint32_t to, Message m);
+
+  // Publishes everything `from` staged since its last Flush, moves overflow
+  // into rings that have room, and wakes parked receivers. Shard `from` only.
+  void Flush(uint32_t from);
+
+  // Messages from `from` to `to` still waiting in overflow. Shard `from` only.
+  size_t OverflowDepth(uint32_t from, uint32_t to) const;
+  // Sum over all destinations. Shard `from` only.
+  size_t TotalOverflow(uint32_t from) const;
+
+  // Runs up to `budget` inbound messages for shard `to` (ring messages in
+  // has-data order, then the alien inbox). Returns how many ran. Shard `to`
+  // only.
+  size_t Drain(uint32_t to, size_t budget);
+
+  // Whether shard `to` has inbound messages it has not drained. Shard `to`
+  // only (other threads may call it for diagnostics; the answer is stale).
+  bool HasInbound(uint32_t to) const;
+
+  // Enqueues `m` for shard `to` from a thread that is not a shard (or from a
+  // shard outside its tick), and wakes `to` if it is parked. Thread-safe.
+  void PostFromAlien(uint32_t to, Message m);
+
+  // Parking protocol, see the class comment. PrepareToPark returns true if
+  // the caller may block in its Waker's wait (and must call FinishPark after);
+  // false if work arrived (the state is back to RUNNING).
+  bool PrepareToPark(uint32_t shard);
+  void FinishPark(uint32_t shard);
+
+  // Wakes `shard` if it is parked or about to park. Thread-safe. Pair it with
+  // state that the shard re-checks after PARKING (e.g. PostFromAlien does).
+  void Notify(uint32_t shard);
+
+  // Installs the Waker of `shard`. REQUIRES: before any shard thread runs;
+  // the Waker outlives the Mesh's use by any thread.
+  void SetWaker(uint32_t shard, Waker* waker);
+
+  // Counters for observability; written only by their owner, read anywhere.
+  struct Stats {
+    uint64_t sent = 0;      // messages this shard sent to other shards
+    uint64_t received = 0;  // messages this shard ran from rings or aliens
+    uint64_t wakes = 0;     // Wake() calls this shard made on others
+    uint64_t parks = 0;     // times this shard blocked
+  };
+  Stats GetStats(uint32_t shard) const;
+
+ private:
+  static constexpr uint32_t kWords = kMaxShards / 64;
+  enum ParkState : uint32_t { kRunning = 0, kParking = 1, kParked = 2 };
+
+  using Ring = SpscRing<Message>;
+
+  // Written by every sender to this receiver; read by the receiver.
+  struct alignas(128) Signal {
+    std::atomic<uint32_t> park{kRunning};
+    std::atomic<uint64_t> has_data[kWords] = {};
+    std::atomic<bool> alien_nonempty{false};
+  };
+
+  struct AlienInbox {
+    std::mutex mu;
+    std::vector<Message> messages;  // guarded by mu
+  };
+
+  struct Destination {
+    std::deque<Message> overflow;
+    bool staged = false;  // ring holds unpublished messages
+  };
+
+  // Owned by one shard: its sender state and its receiver bookkeeping.
+  struct alignas(128) Local {
+    std::unique_ptr<Destination[]> dests;
+    std::vector<uint32_t> dirty;       // destinations with staged or overflow
+    uint64_t pending[kWords] = {};     // rings left non-empty by budget
+    std::vector<Message> alien_batch;  // alien messages being drained
+    size_t alien_next = 0;
+    Waker* waker = nullptr;
+    std::atomic<uint64_t> sent{0};
+    std::atomic<uint64_t> received{0};
+    std::atomic<uint64_t> wakes{0};
+    std::atomic<uint64_t> parks{0};
+  };
+
+  Ring& RingFor(uint32_t from, uint32_t to) {
+    return *rings_[static_cast<size_t>(from) * n_ + to];
+  }
+  // Sets from's bit in to's mask, then wakes `to` if parked.
+  void SetHasData(uint32_t from, uint32_t to);
+  void WakeIfParked(uint32_t to, Local* waker_owner);
+  size_t DrainAlien(uint32_t to, size_t budget);
+
+  const uint32_t n_;
+  std::vector<std::unique_ptr<Ring>> rings_;  // n*n, null on the diagonal
+  std::unique_ptr<Signal[]> signals_;
+  std::unique_ptr<Local[]> locals_;
+  std::unique_ptr<AlienInbox[]> aliens_;
+};
+
+}  // namespace veloq::mesh

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace veloq::runtime {
+
+// BlockingPool is a bounded set of threads, outside the shards, for blocking
+// system calls and CPU-heavy work that would stall a shard. Tasks reach it
+// through RunBlocking (runtime/run_blocking.h).
+//
+// Thread safety: thread-safe. Jobs run in FIFO order on up to `threads`
+// threads, started lazily (an idle runtime has none). Destruction finishes
+// the running jobs, drops the queued ones (destroying them unrun), and joins.
+class BlockingPool {
+ public:
+  explicit BlockingPool(size_t max_threads);
+  ~BlockingPool();
+
+  BlockingPool(const BlockingPool&) = delete;
+  BlockingPool& operator=(const BlockingPool&) = delete;
+
+  void Submit(std::function<void()> job);
+
+  size_t max_threads() const { return max_threads_; }
+  size_t threads() const;
+  size_t queued() const;
+  uint64_t completed() const { return completed_.load(); }
+
+ private:
+  void Worker();
+
+  const size_t max_threads_;
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;  // guarded by mu_
+  std::vector<std::thread> threads_;         // guarded by mu_
+  size_t idle_ = 0;                          // guarded by mu_
+  bool stop_ = false;                        // guarded by mu_
+  std::atomic<uint64_t> completed_{0};
+};
+
+}  // namespace veloq::runtime

@@ -1,0 +1,51 @@
+#include "runtime/cancellation.h"
+
+namespace veloq::runtime {
+
+bool IsCancelled() {
+  internal::TaskHeader* t = internal::CurrentTask();
+  return t != nullptr && t->cancelled();
+}
+
+absl::Status CancelledStatus() {
+  return absl::CancelledError("task cancelled");
+}
+
+CancellationToken CancellationToken::Current() {
+  return CancellationToken(internal::CurrentTask());
+}
+
+bool CancellationHook::Arm() {
+  internal::TaskHeader* t = internal::CurrentTask();
+  if (t == nullptr) return true;
+  if (t->cancelled()) return false;
+  task_ = t;
+  t->hook = this;
+  return true;
+}
+
+void CancellationHook::Disarm() {
+  if (task_ != nullptr) {
+    if (task_->hook == this) task_->hook = nullptr;
+    task_ = nullptr;
+  }
+}
+
+void CancellationHook::OnCancel() {
+  task_ = nullptr;  // CancelTask already cleared the task's hook slot
+  Cancelled();
+}
+
+namespace internal {
+
+void CancelTask(TaskHeader* t) {
+  if (t->cancelled() || t->done()) return;
+  t->flags |= TaskHeader::kCancelled;
+  if (CancelHook* h = t->hook) {
+    t->hook = nullptr;
+    h->OnCancel();
+  }
+}
+
+}  // namespace internal
+}  // namespace veloq::runtime

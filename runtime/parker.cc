@@ -1,0 +1,48 @@
+#include "runtime/parker.h"
+
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace veloq::runtime {
+
+absl::StatusOr<std::unique_ptr<EventfdParker>> EventfdParker::Create() {
+  const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("eventfd: ", std::strerror(errno)));
+  }
+  return std::unique_ptr<EventfdParker>(new EventfdParker(fd));
+}
+
+EventfdParker::~EventfdParker() { ::close(fd_); }
+
+void EventfdParker::Park(std::optional<TimePoint> deadline) {
+  struct timespec ts;
+  struct timespec* timeout = nullptr;
+  if (deadline) {
+    const auto left = *deadline - std::chrono::steady_clock::now();
+    const int64_t ns = left.count() > 0 ? left.count() : 0;
+    ts.tv_sec = ns / 1'000'000'000;
+    ts.tv_nsec = ns % 1'000'000'000;
+    timeout = &ts;
+  }
+  struct pollfd pfd = {fd_, POLLIN, 0};
+  if (::ppoll(&pfd, 1, timeout, nullptr) > 0) {
+    uint64_t v;
+    // Drains the counter; EAGAIN (a racing reader) is harmless.
+    [[maybe_unused]] ssize_t r = ::read(fd_, &v, sizeof(v));
+  }
+}
+
+void EventfdParker::Wake() {
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = ::write(fd_, &one, sizeof(one));
+}
+
+}  // namespace veloq::runtime

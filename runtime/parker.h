@@ -1,0 +1,45 @@
+#pragma once
+
+#include <cstddef>
+#include <optional>
+
+#include "absl/status/statusor.h"
+#include "mesh/mesh.h"
+#include "runtime/clock.h"
+
+namespace veloq::runtime {
+
+// Parker is how a shard sleeps when it has nothing to run, and where it
+// collects I/O completions. The I/O driver (io/) implements it: it blocks in
+// io_uring_enter / epoll_wait and turns completions into scheduled tasks.
+// Until a driver is installed, EventfdParker blocks in poll(2) on an eventfd.
+//
+// Thread safety: Park and Poll only on the owning shard; Wake (from
+// mesh::Waker) from any thread.
+class Parker : public mesh::Waker {
+ public:
+  // Blocks until Wake(), an I/O completion, or `deadline` (none: no limit).
+  // Spurious returns are allowed.
+  virtual void Park(std::optional<TimePoint> deadline) = 0;
+
+  // Processes up to `budget` ready completions without blocking; returns how
+  // many. The shard calls it once per tick.
+  virtual size_t Poll(size_t budget) { return 0; }
+};
+
+// A Parker over an eventfd: Wake writes it, Park polls it. Level-triggered:
+// a Wake before Park makes the next Park return at once.
+class EventfdParker final : public Parker {
+ public:
+  static absl::StatusOr<std::unique_ptr<EventfdParker>> Create();
+  ~EventfdParker() override;
+
+  void Park(std::optional<TimePoint> deadline) override;
+  void Wake() override;
+
+ private:
+  explicit EventfdParker(int fd) : fd_(fd) {}
+  const int fd_;
+};
+
+}  // namespace veloq::runtime

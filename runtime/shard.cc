@@ -1,0 +1,232 @@
+#include "runtime/shard.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "runtime/internal/cycle_clock.h"
+#include "runtime/runtime.h"
+#include "spdlog/spdlog.h"
+
+namespace veloq::runtime {
+namespace {
+
+thread_local Shard* tls_shard = nullptr;
+thread_local internal::TaskHeader* tls_task = nullptr;
+
+double ToMillis(Duration d) { return static_cast<double>(d.count()) / 1e6; }
+
+}  // namespace
+
+namespace internal {
+
+TaskHeader* CurrentTask() { return tls_task; }
+void SetCurrentTask(TaskHeader* t) { tls_task = t; }
+void ScheduleLocal(Waiter w) { tls_shard->run_queue_.Push(w); }
+
+}  // namespace internal
+
+void CountSpawnOnCurrentShard() {
+  if (tls_shard != nullptr) tls_shard->CountSpawn();
+}
+
+Shard::RunQueue::RunQueue(size_t capacity) {
+  size_t c = 16;
+  while (c < capacity) c *= 2;
+  buf_.resize(c);
+}
+
+void Shard::RunQueue::Grow() {
+  std::vector<Waiter> bigger(buf_.size() * 2);
+  const size_t n = size();
+  for (size_t i = 0; i < n; ++i)
+    bigger[i] = buf_[(head_ + i) & (buf_.size() - 1)];
+  buf_.swap(bigger);
+  head_ = 0;
+  tail_ = n;
+}
+
+Shard::Shard(Runtime* runtime, uint32_t id, mesh::Mesh* mesh, Clock* clock,
+             std::unique_ptr<Parker> parker, const ShardOptions& options)
+    : runtime_(runtime),
+      id_(id),
+      mesh_(mesh),
+      clock_(clock),
+      parker_(std::move(parker)),
+      options_(options),
+      stall_ticks_(internal::CycleClock::ToTicks(options.stall_threshold)),
+      run_queue_(options.run_queue_capacity) {
+  mesh_->SetWaker(id_, parker_.get());
+}
+
+Shard::~Shard() = default;
+
+Shard* Shard::Current() { return tls_shard; }
+
+void Shard::Schedule(Waiter w) { run_queue_.Push(w); }
+
+void Shard::Send(uint32_t to, mesh::Message m) {
+  if (to == id_) {
+    m.Run();
+  } else {
+    mesh_->Send(id_, to, std::move(m));
+  }
+}
+
+void Shard::AddTask(internal::TaskHeader* t) {
+  t->prev = nullptr;
+  t->next = tasks_head_;
+  if (tasks_head_ != nullptr) tasks_head_->prev = t;
+  tasks_head_ = t;
+  ++live_count_;
+}
+
+void Shard::RemoveTask(internal::TaskHeader* t) {
+  if (t->prev != nullptr) {
+    t->prev->next = t->next;
+  } else {
+    tasks_head_ = t->next;
+  }
+  if (t->next != nullptr) t->next->prev = t->prev;
+  t->prev = t->next = nullptr;
+  --live_count_;
+}
+
+ShardStats Shard::stats() const {
+  ShardStats s;
+  s.tasks_run = published_.tasks_run.load(std::memory_order_relaxed);
+  s.ticks = published_.ticks.load(std::memory_order_relaxed);
+  s.parks = published_.parks.load(std::memory_order_relaxed);
+  s.stalls = published_.stalls.load(std::memory_order_relaxed);
+  s.live_tasks = published_.live_tasks.load(std::memory_order_relaxed);
+  s.run_queue = published_.run_queue.load(std::memory_order_relaxed);
+  s.timers = published_.timers.load(std::memory_order_relaxed);
+  s.spawned = published_.spawned.load(std::memory_order_relaxed);
+  return s;
+}
+
+void Shard::PublishStats() {
+  constexpr auto r = std::memory_order_relaxed;
+  published_.tasks_run.store(tasks_run_, r);
+  published_.ticks.store(ticks_, r);
+  published_.parks.store(parks_, r);
+  published_.stalls.store(stalls_, r);
+  published_.live_tasks.store(live_count_, r);
+  published_.run_queue.store(run_queue_.size(), r);
+  published_.timers.store(timers_.size(), r);
+  published_.spawned.store(spawned_, r);
+  load_.store(static_cast<uint32_t>(live_count_ + run_queue_.size()), r);
+}
+
+void Shard::Run() {
+  tls_shard = this;
+  internal::ScopedFrameAllocator frames(&frames_);
+  while (!exit_) {
+    ++ticks_;
+    RunTasks();
+    mesh_->Drain(id_, options_.mesh_budget);
+    parker_->Poll(options_.io_budget);
+    if (!timers_.empty()) timers_.FireExpired(Now(), options_.timer_budget);
+    mesh_->Flush(id_);
+    if (stop_requested_) StopStep();
+    PublishStats();
+    if (run_queue_.empty() && !exit_) Idle();
+  }
+  DestroyRemainingTasks();
+  mesh_->Flush(id_);
+  PublishStats();
+  tls_shard = nullptr;
+}
+
+void Shard::RunTasks() {
+  size_t n = 0;
+  while (n < options_.task_budget && !run_queue_.empty()) {
+    const Waiter w = run_queue_.Pop();
+    tls_task = w.task;
+#if VELOQ_TASK_DEBUG
+    // Read before the resume: a finished task's frame may be gone after it.
+    const char* name = w.task != nullptr ? w.task->name : "";
+    const SourceLocation where =
+        w.task != nullptr ? w.task->spawned_at : SourceLocation();
+#endif
+    const uint64_t start = internal::CycleClock::Now();
+    w.handle.resume();
+    const uint64_t ran = internal::CycleClock::Now() - start;
+    ++n;
+    if (ran > stall_ticks_) {
+      ++stalls_;
+      const Duration d = internal::CycleClock::ToDuration(ran);
+#if VELOQ_TASK_DEBUG
+      spdlog::warn(
+          "shard {}: stall: task '{}' spawned at {}:{} ran {:.2f} ms without "
+          "yielding (threshold {:.2f} ms)",
+          id_, name, where.file_name(), where.line(), ToMillis(d),
+          ToMillis(options_.stall_threshold));
+#else
+      spdlog::warn(
+          "shard {}: stall: a task ran {:.2f} ms without yielding (threshold "
+          "{:.2f} ms; build without NDEBUG for task names)",
+          id_, ToMillis(d), ToMillis(options_.stall_threshold));
+#endif
+    }
+  }
+  tls_task = nullptr;
+  tasks_run_ += n;
+}
+
+void Shard::Idle() {
+  if (!mesh_->PrepareToPark(id_)) return;
+  std::optional<TimePoint> deadline;
+  if (!timers_.empty()) {
+    if (clock_->is_virtual()) {
+      // Virtual time: nothing to run but timers, so jump to the next one.
+      clock_->AdvanceTo(timers_.NextDeadline());
+      mesh_->FinishPark(id_);
+      return;
+    }
+    deadline = timers_.NextDeadline();
+  }
+  if (stop_requested_ && !quiesced_) {
+    // Wake up for the end of the shutdown grace period (real time).
+    if (!deadline || *deadline > grace_deadline_) deadline = grace_deadline_;
+  }
+  ++parks_;
+  parker_->Park(deadline);
+  mesh_->FinishPark(id_);
+}
+
+void Shard::StopStep() {
+  const TimePoint real_now = std::chrono::steady_clock::now();
+  if (!cancelled_all_) {
+    cancelled_all_ = true;
+    grace_deadline_ = real_now + options_.shutdown_grace;
+    // CancelTask may complete and unlink tasks; collect first.
+    std::vector<internal::TaskHeader*> all;
+    all.reserve(live_count_);
+    ForEachTask([&](internal::TaskHeader& t) { all.push_back(&t); });
+    for (internal::TaskHeader* t : all) internal::CancelTask(t);
+  }
+  if (!quiesced_ && (live_count_ == 0 || real_now >= grace_deadline_)) {
+    quiesced_ = true;
+    if (live_count_ != 0) {
+      spdlog::warn(
+          "shard {}: {} task(s) ignored cancellation for {:.0f} ms; their "
+          "frames will be destroyed where they are suspended",
+          id_, live_count_, ToMillis(options_.shutdown_grace));
+    }
+    runtime_->ShardQuiesced(id_);
+  }
+}
+
+void Shard::DestroyRemainingTasks() {
+  // Entries in the run queue point into frames about to be destroyed.
+  run_queue_.Clear();
+  while (tasks_head_ != nullptr) {
+    internal::TaskHeader* t = tasks_head_;
+    RemoveTask(t);
+    // Destroying the frame runs the destructors of whatever it was suspended
+    // on (timers unlink, joins detach), so nothing refers to it afterwards.
+    t->self.destroy();
+  }
+}
+
+}  // namespace veloq::runtime

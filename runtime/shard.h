@@ -1,0 +1,186 @@
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "mesh/mesh.h"
+#include "runtime/clock.h"
+#include "runtime/internal/frame_allocator.h"
+#include "runtime/internal/task_header.h"
+#include "runtime/internal/timer_queue.h"
+#include "runtime/parker.h"
+
+namespace veloq::runtime {
+
+class Runtime;
+
+// Per-shard tuning, set through Runtime::Builder.
+struct ShardOptions {
+  size_t run_queue_capacity = 1024;  // initial; the queue grows if needed
+  // Per-tick budgets: at most this many local task resumes, inbound mesh
+  // messages, I/O completions and timer expiries per tick, so that none of
+  // the four sources can starve the others.
+  size_t task_budget = 256;
+  size_t mesh_budget = 256;
+  size_t io_budget = 256;
+  size_t timer_budget = 256;
+  // A resume that holds the shard longer than this is reported (spdlog warn).
+  Duration stall_threshold = std::chrono::milliseconds(10);
+  // On shutdown, how long cancelled tasks get to finish before their frames
+  // are destroyed where they are suspended.
+  Duration shutdown_grace = std::chrono::seconds(5);
+};
+
+// Counters of one shard, written only by it; read from anywhere.
+struct ShardStats {
+  uint64_t tasks_run = 0;   // resumes from the run queue
+  uint64_t ticks = 0;       // loop iterations
+  uint64_t parks = 0;       // times it blocked in its Parker
+  uint64_t stalls = 0;      // resumes longer than the stall threshold
+  uint64_t live_tasks = 0;  // spawned tasks not yet finished
+  uint64_t run_queue = 0;   // runnable tasks at the end of the last tick
+  uint64_t timers = 0;      // armed timers
+  uint64_t spawned = 0;     // tasks spawned here
+};
+
+// Shard is one core's executor: a pinned thread running a FIFO run queue of
+// tasks, its timers, its inbound mesh rings and its Parker (the I/O driver).
+//
+// One tick: resume up to task_budget tasks; run up to mesh_budget inbound
+// mesh messages; collect up to io_budget I/O completions; fire up to
+// timer_budget expired timers; publish the outgoing mesh batch. With nothing
+// runnable it parks (see mesh::Mesh for the no-lost-wake-up protocol) until
+// the next timer.
+//
+// Thread safety: shard-local, except id(), load() and stats(), which any
+// thread may call. Shard::Current() is the shard of the calling thread.
+class Shard {
+ public:
+  Shard(Runtime* runtime, uint32_t id, mesh::Mesh* mesh, Clock* clock,
+        std::unique_ptr<Parker> parker, const ShardOptions& options);
+  ~Shard();
+
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  // The calling thread's shard, or null off-shard.
+  static Shard* Current();
+
+  uint32_t id() const { return id_; }
+  uint32_t shard_count() const { return mesh_->shard_count(); }
+  Runtime& runtime() const { return *runtime_; }
+  Clock& clock() const { return *clock_; }
+  TimePoint Now() const { return clock_->Now(); }
+  Parker& parker() const { return *parker_; }
+  mesh::Mesh& mesh() const { return *mesh_; }
+  const ShardOptions& options() const { return options_; }
+  internal::TimerQueue& timers() { return timers_; }
+
+  // Appends `w` to the run queue. Shard-local.
+  void Schedule(Waiter w);
+
+  // Sends `m` to shard `to` over the mesh (published at the end of this
+  // tick). Runs `m` here if to == id(). Shard-local.
+  void Send(uint32_t to, mesh::Message m);
+
+  // An estimate of this shard's load (live tasks + runnable), published once
+  // per tick, for placement decisions (SpawnBalanced). Any thread.
+  uint32_t load() const { return load_.load(std::memory_order_relaxed); }
+
+  ShardStats stats() const;
+
+  // Whether the runtime is shutting down (new tasks start cancelled).
+  bool stopping() const { return stop_requested_; }
+
+  // Live spawned tasks. Shard-local.
+  void AddTask(internal::TaskHeader* t);
+  void RemoveTask(internal::TaskHeader* t);
+  size_t live_tasks() const { return live_count_; }
+  template <typename F>
+  void ForEachTask(F&& f) const {
+    for (internal::TaskHeader* t = tasks_head_; t != nullptr; t = t->next)
+      f(*t);
+  }
+
+ private:
+  friend class Runtime;
+
+  // The loop; returns when the runtime has stopped. Called by the runtime on
+  // the shard's own thread.
+  void Run();
+  void RunTasks();
+  void Idle();
+  void StopStep();
+  void DestroyRemainingTasks();
+  void PublishStats();
+
+  // Messages the runtime posts to every shard (through the alien inbox).
+  void RequestStop() { stop_requested_ = true; }
+  void Exit() { exit_ = true; }
+
+  class RunQueue {
+   public:
+    explicit RunQueue(size_t capacity);
+    bool empty() const { return head_ == tail_; }
+    size_t size() const { return tail_ - head_; }
+    void Push(Waiter w) {
+      if (tail_ - head_ == buf_.size()) Grow();
+      buf_[tail_++ & (buf_.size() - 1)] = w;
+    }
+    Waiter Pop() { return buf_[head_++ & (buf_.size() - 1)]; }
+    void Clear() { head_ = tail_ = 0; }
+
+   private:
+    void Grow();
+    std::vector<Waiter> buf_;
+    uint64_t head_ = 0;
+    uint64_t tail_ = 0;
+  };
+
+  Runtime* const runtime_;
+  const uint32_t id_;
+  mesh::Mesh* const mesh_;
+  Clock* const clock_;
+  const std::unique_ptr<Parker> parker_;
+  const ShardOptions options_;
+  const uint64_t stall_ticks_;
+
+  internal::FrameAllocator frames_;
+  RunQueue run_queue_;
+  internal::TimerQueue timers_;
+  internal::TaskHeader* tasks_head_ = nullptr;
+  size_t live_count_ = 0;
+
+  bool stop_requested_ = false;
+  bool cancelled_all_ = false;
+  bool quiesced_ = false;
+  bool exit_ = false;
+  TimePoint grace_deadline_;
+
+  // Owner-written counters, published once per tick.
+  uint64_t tasks_run_ = 0;
+  uint64_t ticks_ = 0;
+  uint64_t parks_ = 0;
+  uint64_t stalls_ = 0;
+  uint64_t spawned_ = 0;
+
+  std::atomic<uint32_t> load_{0};
+  struct alignas(64) PublishedStats {
+    std::atomic<uint64_t> tasks_run{0}, ticks{0}, parks{0}, stalls{0},
+        live_tasks{0}, run_queue{0}, timers{0}, spawned{0};
+  } published_;
+
+  friend void internal::ScheduleLocal(Waiter w);
+  friend class ShardTestPeer;
+  void CountSpawn() { ++spawned_; }
+  friend void CountSpawnOnCurrentShard();
+};
+
+// Bumps the current shard's spawn counter (used by Spawn).
+void CountSpawnOnCurrentShard();
+
+}  // namespace veloq::runtime
