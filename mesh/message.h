@@ -19,7 +19,7 @@ namespace veloq::mesh {
 // the receiver. A Message destroyed without being run destroys its closure
 // without calling it (this is how shutdown discards undelivered messages, so
 // closures must release what they own in their destructors).
-class alignas(64) Message {
+class Message {
  public:
   static constexpr std::size_t kInlineSize = 48;
 
@@ -124,6 +124,8 @@ class alignas(64) Message {
   alignas(std::max_align_t) unsigned char storage_[kInlineSize];
 };
 
+// 64 bytes: one ring slot is one cache line. Not over-aligned, so a Message
+// may live anywhere (coroutine frames only guarantee 16-byte alignment).
 static_assert(sizeof(Message) == 64, "a Message fills exactly one ring slot");
 
 }  // namespace veloq::mesh

@@ -8,7 +8,7 @@ BlockingPool::BlockingPool(size_t max_threads)
     : max_threads_(max_threads == 0 ? 1 : max_threads) {}
 
 BlockingPool::~BlockingPool() {
-  std::deque<std::function<void()>> dropped;
+  std::deque<mesh::Message> dropped;
   std::vector<std::thread> threads;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -21,7 +21,7 @@ BlockingPool::~BlockingPool() {
   // `dropped` destroys the unrun jobs here, outside the lock.
 }
 
-void BlockingPool::Submit(std::function<void()> job) {
+void BlockingPool::Submit(mesh::Message job) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(std::move(job));
@@ -50,11 +50,10 @@ void BlockingPool::Worker() {
     cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
     --idle_;
     if (stop_) return;
-    std::function<void()> job = std::move(queue_.front());
+    mesh::Message job = std::move(queue_.front());
     queue_.pop_front();
     lock.unlock();
-    job();
-    job = nullptr;
+    job.Run();
     completed_.fetch_add(1, std::memory_order_relaxed);
     lock.lock();
   }

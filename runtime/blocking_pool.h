@@ -4,10 +4,11 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "mesh/message.h"
 
 namespace veloq::runtime {
 
@@ -26,7 +27,10 @@ class BlockingPool {
   BlockingPool(const BlockingPool&) = delete;
   BlockingPool& operator=(const BlockingPool&) = delete;
 
-  void Submit(std::function<void()> job);
+  // Queues `job` (a move-only closure; see mesh::Message). It runs on a pool
+  // thread and is destroyed there, or destroyed unrun if the pool is
+  // destroyed first.
+  void Submit(mesh::Message job);
 
   size_t max_threads() const { return max_threads_; }
   size_t threads() const;
@@ -39,10 +43,10 @@ class BlockingPool {
   const size_t max_threads_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  std::vector<std::thread> threads_;         // guarded by mu_
-  size_t idle_ = 0;                          // guarded by mu_
-  bool stop_ = false;                        // guarded by mu_
+  std::deque<mesh::Message> queue_;   // guarded by mu_
+  std::vector<std::thread> threads_;  // guarded by mu_
+  size_t idle_ = 0;                   // guarded by mu_
+  bool stop_ = false;                 // guarded by mu_
   std::atomic<uint64_t> completed_{0};
 };
 

@@ -56,6 +56,9 @@ class [[nodiscard]] JoinHandle {
   explicit operator bool() const { return static_cast<bool>(handle_); }
   bool done() const { return header().done(); }
 
+  // The task's bookkeeping, for runtime internals (TaskScope).
+  internal::TaskHeader* internal_header() const { return &header(); }
+
   // Requests cooperative cancellation of the task. No-op once it is done.
   void Cancel() { internal::CancelTask(&header()); }
 

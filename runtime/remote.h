@@ -1,0 +1,307 @@
+#pragma once
+
+#include <atomic>
+#include <coroutine>
+#include <cstdint>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "mesh/message.h"
+#include "runtime/cancellation.h"
+#include "runtime/shard.h"
+#include "runtime/spawn.h"
+#include "runtime/task.h"
+
+namespace veloq::runtime {
+
+namespace internal {
+
+// What a function sent to another shard produces: fn() may return Task<T>
+// (run as a task there) or a plain T (called directly there).
+template <typename F>
+struct RemoteResult {
+  using R = std::invoke_result_t<F&>;
+  static constexpr bool kIsTask = false;
+  using type = R;
+};
+template <typename F>
+requires requires { typename std::invoke_result_t<F&>::promise_type; }
+struct RemoteResult<F> {
+  static constexpr bool kIsTask = true;
+  using type = typename std::invoke_result_t<F&>::value_type;
+};
+
+struct Unit {};
+template <typename T>
+using ValueOrUnit = std::conditional_t<std::is_void_v<T>, Unit, T>;
+
+// Shared state of a cross-shard join: the seeds' IDLE -> WAITING -> READY
+// atomic state machine.
+//   Producer (target shard): writes the result, then exchange(READY,
+//   acq_rel). Only if the old state was WAITING does it send a wake message
+//   to the owner shard; a result that is ready before anyone waits costs no
+//   message.
+//   Consumer (owner shard): records its waiter, then CAS IDLE -> WAITING
+//   (acq_rel). A failed CAS means READY: it continues without suspending.
+// The result's write happens-before the consumer reads it: through the
+// exchange/CAS pair, or through the exchange, the mesh ring's release/acquire
+// and the wake message.
+// `waiter` and `alive` belong to the owner shard; `target_task` to the
+// target shard. Reference-counted: the handle, the producer side, and each
+// message in flight hold one; the last release destroys the state (and the
+// result) on whichever thread that is, normally the owner.
+template <typename T>
+struct RemoteState {
+  enum : uint8_t { kIdle, kWaiting, kReady };
+
+  std::atomic<uint8_t> state{kIdle};
+  std::atomic<uint32_t> refs{1};
+  std::optional<ValueOrUnit<T>> result;
+  uint32_t owner = 0;
+  uint32_t target = 0;
+  Waiter waiter;                      // owner shard only
+  TaskHeader* target_task = nullptr;  // target shard only
+
+  void Ref() { refs.fetch_add(1, std::memory_order_relaxed); }
+  void Unref() {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+
+  // On the target shard, once.
+  void Complete(ValueOrUnit<T>&& v) {
+    result.emplace(std::move(v));
+    if (state.exchange(kReady, std::memory_order_acq_rel) == kWaiting) {
+      Ref();
+      Shard::Current()->Send(owner, mesh::Message([self = Owned(this)] {
+                               if (self.get()->waiter)
+                                 ScheduleLocal(self.get()->waiter);
+                             }));
+    }
+  }
+
+  // A counted reference that releases on destruction (so a message dropped
+  // unrun at shutdown still releases its reference).
+  class Owned {
+   public:
+    explicit Owned(RemoteState* s) : s_(s) {}
+    Owned(Owned&& o) noexcept : s_(std::exchange(o.s_, nullptr)) {}
+    Owned(const Owned&) = delete;
+    Owned& operator=(const Owned&) = delete;
+    Owned& operator=(Owned&&) = delete;
+    ~Owned() {
+      if (s_ != nullptr) s_->Unref();
+    }
+    RemoteState* get() const { return s_; }
+
+   private:
+    RemoteState* s_;
+  };
+};
+
+// The task that runs a submitted function on its target shard.
+template <typename T, typename F>
+Task<void> RemoteRunner(typename RemoteState<T>::Owned st, F fn) {
+  // Clears target_task however the frame ends (also if it is destroyed
+  // unfinished at shutdown), so a late cancel message finds nothing.
+  struct Registration {
+    RemoteState<T>* s;
+    ~Registration() { s->target_task = nullptr; }
+  } reg{st.get()};
+  reg.s->target_task = CurrentTask();
+  if constexpr (std::is_void_v<T>) {
+    co_await fn();
+    reg.s->target_task = nullptr;
+    reg.s->Complete(Unit{});
+  } else {
+    T v = co_await fn();
+    reg.s->target_task = nullptr;
+    reg.s->Complete(std::move(v));
+  }
+}
+
+}  // namespace internal
+
+// RemoteJoinHandle<T> awaits a function running on another shard (SpawnOn).
+// co_await yields its T. Cancel() cancels it there (cooperatively); a task
+// cancelled while awaiting the handle cancels the remote work too and keeps
+// waiting for its result. Destroying the handle detaches the work.
+//
+// Thread safety: shard-local to the shard that called SpawnOn.
+template <typename T>
+class [[nodiscard]] RemoteJoinHandle {
+  using State = internal::RemoteState<T>;
+
+ public:
+  RemoteJoinHandle() = default;
+  explicit RemoteJoinHandle(State* s) : s_(s) {}
+  RemoteJoinHandle(RemoteJoinHandle&& o) noexcept
+      : s_(std::exchange(o.s_, nullptr)) {}
+  RemoteJoinHandle& operator=(RemoteJoinHandle&& o) noexcept {
+    if (this != &o) {
+      Release();
+      s_ = std::exchange(o.s_, nullptr);
+    }
+    return *this;
+  }
+  ~RemoteJoinHandle() { Release(); }
+
+  bool ready() const {
+    return s_->state.load(std::memory_order_acquire) == State::kReady;
+  }
+  uint32_t shard() const { return s_->target; }
+
+  // Asks the remote work to stop. Thread: the owner shard.
+  void Cancel() {
+    s_->Ref();
+    Shard::Current()->Send(s_->target,
+                           mesh::Message([st = typename State::Owned(s_)] {
+                             if (st.get()->target_task != nullptr) {
+                               internal::CancelTask(st.get()->target_task);
+                             }
+                           }));
+  }
+
+  class Awaiter : private CancellationHook {
+   public:
+    explicit Awaiter(RemoteJoinHandle& h) : h_(h) {}
+    ~Awaiter() { h_.s_->waiter = {}; }
+    bool await_ready() const { return h_.ready(); }
+    bool await_suspend(std::coroutine_handle<> c) {
+      State* s = h_.s_;
+      s->waiter = Waiter{c, internal::CurrentTask()};
+      uint8_t expected = State::kIdle;
+      if (!s->state.compare_exchange_strong(expected, State::kWaiting,
+                                            std::memory_order_acq_rel)) {
+        s->waiter = {};
+        return false;  // became READY
+      }
+      if (!Arm()) h_.Cancel();
+      return true;
+    }
+    T await_resume() {
+      Disarm();
+      if constexpr (!std::is_void_v<T>) return std::move(*h_.s_->result);
+    }
+
+   private:
+    void Cancelled() override { h_.Cancel(); }
+    RemoteJoinHandle& h_;
+  };
+
+  Awaiter operator co_await() & { return Awaiter(*this); }
+  Awaiter operator co_await() && { return Awaiter(*this); }
+
+ private:
+  void Release() {
+    if (s_ != nullptr) {
+      s_->waiter = {};
+      std::exchange(s_, nullptr)->Unref();
+    }
+  }
+  State* s_ = nullptr;
+};
+
+// Runs `fn` on shard `shard` and returns a handle to await its result.
+// `fn()` may return Task<T> (run there as a task) or T (called there).
+//
+// Where things live: `fn` is moved into a mesh message here, moved out,
+// called and destroyed on `shard`; the Task it returns runs and is destroyed
+// on `shard`; the result is moved into shared state on `shard` and moved out
+// (then destroyed) here when awaited. Never blocks; the message leaves with
+// this shard's batch at the end of the tick. If shard == the current shard,
+// fn runs now and its task is spawned here. REQUIRES: on a shard.
+template <typename Fn, typename F = std::decay_t<Fn>>
+auto SpawnOn(uint32_t shard, Fn&& fn_in)
+    -> RemoteJoinHandle<typename internal::RemoteResult<F>::type> {
+  using Info = internal::RemoteResult<F>;
+  using T = typename Info::type;
+  using State = internal::RemoteState<T>;
+  Shard* here = Shard::Current();
+  auto* st = new State;
+  st->owner = here->id();
+  st->target = shard;
+  st->Ref();  // the runner's reference
+  here->Send(
+      shard, mesh::Message([owned = typename State::Owned(st),
+                            fn = F(std::forward<Fn>(fn_in))]() mutable {
+        if constexpr (Info::kIsTask) {
+          Spawn(internal::RemoteRunner<T>(std::move(owned), std::move(fn)),
+                "spawn_on")
+              .Detach();
+        } else {
+          auto as_task = [f = std::move(fn)]() mutable -> Task<T> {
+            co_return f();
+          };
+          Spawn(internal::RemoteRunner<T>(std::move(owned), std::move(as_task)),
+                "spawn_on")
+              .Detach();
+        }
+      }));
+  return RemoteJoinHandle<T>(st);
+}
+
+// Picks a shard by power of two choices: two distinct random shards, the one
+// with the lower published load (Shard::load). REQUIRES: on a shard.
+uint32_t PickBalancedShard();
+
+// SpawnOn(PickBalancedShard(), fn).
+template <typename F>
+auto SpawnBalanced(F fn) {
+  return SpawnOn(PickBalancedShard(), std::move(fn));
+}
+
+// Suspends while this shard's overflow towards `shard` exceeds the runtime's
+// MeshOverflowLimit (backpressure), re-checking every tick. OK, or
+// CancelledError if cancelled while waiting.
+Task<absl::Status> WaitForMeshCapacity(uint32_t shard);
+
+// SpawnOn with backpressure, awaited: waits for mesh capacity towards
+// `shard`, runs fn there and yields its result. Where fn and its result live:
+// as for SpawnOn.
+template <typename F>
+auto SubmitTo(uint32_t shard, F fn)
+    -> Task<typename internal::RemoteResult<F>::type> {
+  (void)co_await WaitForMeshCapacity(shard);
+  co_return co_await SpawnOn(shard, std::move(fn));
+}
+
+// Runs a copy of `fn` on every shard (this one included) and waits for all.
+// For fn returning T (or Task<T>) yields the results indexed by shard id.
+template <typename F>
+auto InvokeOnAll(F fn) {
+  using T = typename internal::RemoteResult<F>::type;
+  return
+      [](F f)
+          -> Task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> {
+        const uint32_t n = Shard::Current()->shard_count();
+        std::vector<RemoteJoinHandle<T>> handles;
+        handles.reserve(n);
+        for (uint32_t s = 0; s < n; ++s) handles.push_back(SpawnOn(s, f));
+        if constexpr (std::is_void_v<T>) {
+          for (auto& h : handles) co_await h;
+        } else {
+          std::vector<T> out;
+          out.reserve(n);
+          for (auto& h : handles) out.push_back(co_await h);
+          co_return out;
+        }
+      }(std::move(fn));
+}
+
+// Runs `mapper` on every shard and folds the results in shard order:
+// acc = reducer(std::move(acc), result_of_shard_i).
+template <typename F, typename Acc, typename Reducer>
+Task<Acc> MapReduce(F mapper, Acc initial, Reducer reducer) {
+  const uint32_t n = Shard::Current()->shard_count();
+  using T = typename internal::RemoteResult<F>::type;
+  std::vector<RemoteJoinHandle<T>> handles;
+  handles.reserve(n);
+  for (uint32_t s = 0; s < n; ++s) handles.push_back(SpawnOn(s, mapper));
+  Acc acc = std::move(initial);
+  for (auto& h : handles) acc = reducer(std::move(acc), co_await h);
+  co_return acc;
+}
+
+}  // namespace veloq::runtime
