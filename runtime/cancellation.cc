@@ -15,22 +15,6 @@ CancellationToken CancellationToken::Current() {
   return CancellationToken(internal::CurrentTask());
 }
 
-bool CancellationHook::Arm() {
-  internal::TaskHeader* t = internal::CurrentTask();
-  if (t == nullptr) return true;
-  if (t->cancelled()) return false;
-  task_ = t;
-  t->hook = this;
-  return true;
-}
-
-void CancellationHook::Disarm() {
-  if (task_ != nullptr) {
-    if (task_->hook == this) task_->hook = nullptr;
-    task_ = nullptr;
-  }
-}
-
 void CancellationHook::OnCancel() {
   task_ = nullptr;  // CancelTask already cleared the task's hook slot
   Cancelled();

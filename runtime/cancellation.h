@@ -53,8 +53,20 @@ class CancellationHook : private internal::CancelHook {
   // Arms the hook on the calling task. Returns false if the task is already
   // cancelled (nothing is armed) or if there is no current task (nothing to
   // cancel: returns true and arms nothing).
-  bool Arm();
-  void Disarm();
+  bool Arm() {
+    internal::TaskHeader* t = internal::CurrentTask();
+    if (t == nullptr) return true;
+    if (t->cancelled()) return false;
+    task_ = t;
+    t->hook = this;
+    return true;
+  }
+  void Disarm() {
+    if (task_ != nullptr) {
+      if (task_->hook == this) task_->hook = nullptr;
+      task_ = nullptr;
+    }
+  }
   bool armed() const { return task_ != nullptr; }
 
  protected:

@@ -63,6 +63,10 @@ Runtime::Builder& Runtime::Builder::IoBudget(size_t n) {
   shard_options_.io_budget = n;
   return *this;
 }
+Runtime::Builder& Runtime::Builder::IdleSpin(Duration d) {
+  shard_options_.idle_spin = d;
+  return *this;
+}
 Runtime::Builder& Runtime::Builder::StallThreshold(Duration d) {
   shard_options_.stall_threshold = d;
   return *this;

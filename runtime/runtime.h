@@ -62,6 +62,9 @@ class Runtime {
     Builder& TaskBudget(size_t n);
     Builder& MeshBudget(size_t n);
     Builder& IoBudget(size_t n);
+    // How long an idle shard polls before it parks (default 50 us; 0 parks
+    // at once).
+    Builder& IdleSpin(Duration d);
     Builder& StallThreshold(Duration d);
     Builder& ShutdownGrace(Duration d);
     // Threads of the blocking pool, started on demand (default 4).

@@ -11,7 +11,6 @@ namespace veloq::runtime {
 namespace {
 
 thread_local Shard* tls_shard = nullptr;
-thread_local internal::TaskHeader* tls_task = nullptr;
 
 double ToMillis(Duration d) { return static_cast<double>(d.count()) / 1e6; }
 
@@ -19,8 +18,6 @@ double ToMillis(Duration d) { return static_cast<double>(d.count()) / 1e6; }
 
 namespace internal {
 
-TaskHeader* CurrentTask() { return tls_task; }
-void SetCurrentTask(TaskHeader* t) { tls_task = t; }
 void ScheduleLocal(Waiter w) { tls_shard->run_queue_.Push(w); }
 
 }  // namespace internal
@@ -139,18 +136,22 @@ void Shard::Run() {
 
 void Shard::RunTasks() {
   size_t n = 0;
+  // One counter read per resume: each resume's end is the next one's start
+  // (the queue pop between them is a few nanoseconds).
+  uint64_t start = internal::CycleClock::Now();
   while (n < options_.task_budget && !run_queue_.empty()) {
     const Waiter w = run_queue_.Pop();
-    tls_task = w.task;
+    internal::SetCurrentTask(w.task);
 #if VELOQ_TASK_DEBUG
     // Read before the resume: a finished task's frame may be gone after it.
     const char* name = w.task != nullptr ? w.task->name : "";
     const SourceLocation where =
         w.task != nullptr ? w.task->spawned_at : SourceLocation();
 #endif
-    const uint64_t start = internal::CycleClock::Now();
     w.handle.resume();
-    const uint64_t ran = internal::CycleClock::Now() - start;
+    const uint64_t end = internal::CycleClock::Now();
+    const uint64_t ran = end - start;
+    start = end;
     ++n;
     if (ran > stall_ticks_) {
       ++stalls_;
@@ -169,11 +170,33 @@ void Shard::RunTasks() {
 #endif
     }
   }
-  tls_task = nullptr;
+  internal::SetCurrentTask(nullptr);
   tasks_run_ += n;
 }
 
+bool Shard::SpinForWork() {
+  if (options_.idle_spin.count() <= 0 || clock_->is_virtual()) return false;
+  const uint64_t start = internal::CycleClock::Now();
+  const uint64_t spin = internal::CycleClock::ToTicks(options_.idle_spin);
+  const bool has_timers = !timers_.empty();
+  const TimePoint next_timer =
+      has_timers ? timers_.NextDeadline() : TimePoint();
+  uint32_t i = 0;
+  while (internal::CycleClock::Now() - start < spin) {
+    if (mesh_->HasInbound(id_)) return true;
+    if (parker_->Poll(options_.io_budget) > 0 || !run_queue_.empty()) {
+      return true;
+    }
+    if (has_timers && (++i & 63) == 0 && Now() >= next_timer) return true;
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+  }
+  return false;
+}
+
 void Shard::Idle() {
+  if (SpinForWork()) return;
   if (!mesh_->PrepareToPark(id_)) return;
   std::optional<TimePoint> deadline;
   if (!timers_.empty()) {

@@ -28,6 +28,11 @@ struct ShardOptions {
   size_t mesh_budget = 256;
   size_t io_budget = 256;
   size_t timer_budget = 256;
+  // Before parking, an idle shard polls its inbound mesh, I/O and timers for
+  // this long (0: park at once). Short spins keep cross-shard round trips
+  // off the kernel's wake-up path when shards talk often; a shard that stays
+  // idle still sleeps after one spin.
+  Duration idle_spin = std::chrono::microseconds(50);
   // A resume that holds the shard longer than this is reported (spdlog warn).
   Duration stall_threshold = std::chrono::milliseconds(10);
   // On shutdown, how long cancelled tasks get to finish before their frames
@@ -114,6 +119,8 @@ class Shard {
   void Run();
   void RunTasks();
   void Idle();
+  // Polls for work for up to options_.idle_spin; true if some arrived.
+  bool SpinForWork();
   void StopStep();
   void DestroyRemainingTasks();
   void PublishStats();

@@ -71,9 +71,11 @@ struct TaskHeader {
   bool done() const { return (flags & kDone) != 0; }
 };
 
-// The task the calling shard thread is running (null between tasks).
-TaskHeader* CurrentTask();
-void SetCurrentTask(TaskHeader* t);
+// The task the calling shard thread is running (null between tasks). Set by
+// the shard before each resume; inline because every await reads it.
+inline thread_local TaskHeader* tls_current_task = nullptr;
+inline TaskHeader* CurrentTask() { return tls_current_task; }
+inline void SetCurrentTask(TaskHeader* t) { tls_current_task = t; }
 
 // Schedules `w` on the calling shard's run queue. REQUIRES: on a shard.
 void ScheduleLocal(Waiter w);
