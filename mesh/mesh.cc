@@ -16,10 +16,13 @@ void Die(const char* what) {
 
 Mesh::Mesh(const MeshOptions& options)
     : n_(options.shards),
+      publish_batch_(options.publish_batch == 0 ? ~size_t{0}
+                                                : options.publish_batch),
       rings_(static_cast<size_t>(options.shards) * options.shards),
       signals_(new Signal[options.shards]),
       locals_(new Local[options.shards]),
-      aliens_(new AlienInbox[options.shards]) {
+      aliens_(new AlienInbox[options.shards]),
+      space_wanted_(new SpaceWanted[options.shards]) {
   if (n_ == 0 || n_ > kMaxShards) Die("shard count out of range");
   for (uint32_t from = 0; from < n_; ++from) {
     locals_[from].dests = std::make_unique<Destination[]>(n_);
@@ -38,8 +41,16 @@ void Mesh::Send(uint32_t from, uint32_t to, Message m) {
   Local& local = locals_[from];
   Destination& d = local.dests[to];
   if (!d.staged && d.overflow.empty()) local.dirty.push_back(to);
-  if (d.overflow.empty() && RingFor(from, to).TryStage(std::move(m))) {
+  Ring& ring = RingFor(from, to);
+  if (d.overflow.empty() && ring.TryStage(std::move(m))) {
     d.staged = true;
+    // A big batch is published before the tick ends, so the receiver can
+    // start on it while the sender keeps producing (and the ring does not
+    // fill up behind an unpublished batch).
+    if (ring.Staged() >= publish_batch_) {
+      ring.Publish();
+      SetHasData(from, to);
+    }
   } else {
     d.overflow.push_back(std::move(m));
   }
@@ -108,29 +119,59 @@ void Mesh::WakeIfParked(uint32_t to, Local* waker_owner) {
 size_t Mesh::Drain(uint32_t to, size_t budget) {
   Local& local = locals_[to];
   Signal& s = signals_[to];
-  size_t ran = 0;
-  for (uint32_t w = 0; w < kWords && ran < budget; ++w) {
-    uint64_t bits = local.pending[w];
+  uint64_t bits[kWords];
+  bool any = false;
+  for (uint32_t w = 0; w < kWords; ++w) {
+    bits[w] = local.pending[w];
     // Load first: an idle receiver does not write the shared line.
     if (s.has_data[w].load(std::memory_order_relaxed) != 0) {
-      bits |= s.has_data[w].exchange(0, std::memory_order_acquire);
+      bits[w] |= s.has_data[w].exchange(0, std::memory_order_acquire);
     }
     local.pending[w] = 0;
-    while (bits != 0) {
-      const int bit = __builtin_ctzll(bits);
-      bits &= bits - 1;
-      const uint32_t from = w * 64 + static_cast<uint32_t>(bit);
-      Ring& ring = RingFor(from, to);
-      if (ran < budget) {
-        ran += ring.PopBatch([](Message&& m) { m.Run(); }, budget - ran);
+    any |= bits[w] != 0;
+  }
+  size_t ran = 0;
+  if (any) {
+    // Round robin: each Drain starts one sender further, so with small
+    // budgets a busy low-numbered sender cannot crowd out the others.
+    const uint32_t first = local.drain_start;
+    local.drain_start = (first + 1 == n_) ? 0 : first + 1;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (uint32_t w = 0; w < kWords; ++w) {
+        uint64_t word = bits[w];
+        while (word != 0) {
+          const int bit = __builtin_ctzll(word);
+          word &= word - 1;
+          const uint32_t from = w * 64 + static_cast<uint32_t>(bit);
+          if ((from >= first) != (pass == 0)) continue;
+          Ring& ring = RingFor(from, to);
+          size_t got = 0;
+          if (ran < budget) {
+            got = ring.ConsumeBatch(&Message::RunAndEnd, budget - ran);
+            ran += got;
+          }
+          if (!ring.EmptyApprox()) local.pending[w] |= uint64_t{1} << bit;
+          if (got > 0) WakeSenderWantingSpace(from, to);
+        }
       }
-      if (!ring.EmptyApprox()) local.pending[w] |= uint64_t{1} << bit;
     }
   }
   if (ran < budget) ran += DrainAlien(to, budget - ran);
   local.received.store(local.received.load(std::memory_order_relaxed) + ran,
                        std::memory_order_relaxed);
   return ran;
+}
+
+void Mesh::WakeSenderWantingSpace(uint32_t from, uint32_t to) {
+  // Pairs with PrepareToPark. Both sides RMW the same word, so the two RMWs
+  // are ordered: if the sender's fetch_or came first, this fetch_and sees
+  // its bit and wakes it; if this came first, the sender's fetch_or reads
+  // from it (acq_rel), so the head_ release in PopBatch happens-before the
+  // sender's re-read of head_ and it sees the freed space.
+  const uint64_t bit = uint64_t{1} << (to % 64);
+  const uint64_t old = space_wanted_[from].bits[to / 64].fetch_and(
+      ~bit, std::memory_order_acq_rel);
+  if (old & bit) WakeIfParked(from, &locals_[to]);
 }
 
 size_t Mesh::DrainAlien(uint32_t to, size_t budget) {
@@ -183,15 +224,26 @@ bool Mesh::PrepareToPark(uint32_t shard) {
     s.park.store(kRunning, std::memory_order_relaxed);
     return false;
   }
+  // A sender with overflow may sleep only if every ring it overflows into is
+  // full: then it asks that ring's receiver to wake it when it frees space.
+  Local& me = locals_[shard];
+  for (uint32_t to : me.dirty) {
+    if (me.dests[to].overflow.empty()) continue;
+    space_wanted_[shard].bits[to / 64].fetch_or(uint64_t{1} << (to % 64),
+                                                std::memory_order_acq_rel);
+    if (RingFor(shard, to).FreeSpaceApprox() > 0) {
+      s.park.store(kRunning, std::memory_order_relaxed);
+      return false;  // the next Flush makes progress
+    }
+  }
   uint32_t expected = kParking;
   if (!s.park.compare_exchange_strong(expected, kParked,
                                       std::memory_order_seq_cst)) {
     // A sender saw PARKING and already set RUNNING: work is on its way.
     return false;
   }
-  Local& local = locals_[shard];
-  local.parks.store(local.parks.load(std::memory_order_relaxed) + 1,
-                    std::memory_order_relaxed);
+  me.parks.store(me.parks.load(std::memory_order_relaxed) + 1,
+                 std::memory_order_relaxed);
   return true;
 }
 

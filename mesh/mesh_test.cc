@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <iterator>
 #include <mutex>
 #include <random>
@@ -72,8 +75,20 @@ class CountingWaker : public Waker {
   std::atomic<int> wakes{0};
 };
 
+// Bounds a loop that waits for messages, so that a lost message fails the
+// test instead of hanging it.
+class TickLimit {
+ public:
+  bool Next() { return ++ticks_ <= kMaxTicks; }
+
+ private:
+  static constexpr int kMaxTicks = 1'000'000;
+  int ticks_ = 0;
+};
+
 // A level-triggered Waker for a thread that really blocks: Wake adds a token,
-// Wait blocks until there is one and takes them all.
+// Wait blocks until there is one and takes them all. A Wait that outlasts
+// any plausible delay is a lost wake-up: it aborts rather than hang.
 class BlockingWaker : public Waker {
  public:
   void Wake() override {
@@ -85,7 +100,11 @@ class BlockingWaker : public Waker {
   }
   void Wait() {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait(lock, [this] { return tokens_ > 0; });
+    if (!cv_.wait_for(lock, std::chrono::seconds(30),
+                      [this] { return tokens_ > 0; })) {
+      std::fprintf(stderr, "lost wake-up: a parked shard slept 30 s\n");
+      std::abort();
+    }
     tokens_ = 0;
   }
 
@@ -153,7 +172,8 @@ TEST(MeshTest, FifoAcrossOverflowWithSmallBudgets) {
     constexpr uint64_t kMessages = 1000;
     uint64_t sent = 0;
     bool saw_overflow = false;
-    while (log.size() < kMessages) {
+    TickLimit limit;
+    while (log.size() < kMessages && limit.Next()) {
       const uint64_t burst = std::min<uint64_t>(rng() % 12, kMessages - sent);
       for (uint64_t i = 0; i < burst; ++i) {
         mesh.Send(0, 1, Record(&log, 0, sent++));
@@ -181,7 +201,8 @@ TEST(MeshTest, FifoPerPairWithSeveralSenders) {
   auto delivered = [&] {
     return logs[0].size() + logs[1].size() + logs[2].size();
   };
-  while (delivered() < kPerPair * std::size(pairs)) {
+  TickLimit limit;
+  while (delivered() < kPerPair * std::size(pairs) && limit.Next()) {
     for (auto [from, to] : pairs) {
       for (uint64_t i = rng() % 8; i > 0 && next[from][to] < kPerPair; --i) {
         mesh.Send(from, to, Record(&logs[to], from, next[from][to]++));
@@ -232,7 +253,8 @@ TEST(MeshTest, DrainBudgetSpansSendersAndAlienInbox) {
   mesh.Flush(2);
 
   size_t total = 0;
-  while (mesh.HasInbound(1)) {
+  TickLimit limit;
+  while (mesh.HasInbound(1) && limit.Next()) {
     const size_t ran = mesh.Drain(1, 3);
     EXPECT_LE(ran, 3u);
     EXPECT_GT(ran, 0u);
@@ -262,7 +284,8 @@ TEST(MeshTest, AlienInboxDrainsInOrderAcrossBudgets) {
   mesh.PostFromAlien(0, Record(&log, 9, 7));
   EXPECT_EQ(mesh.Drain(0, 4), 4u);
   size_t rest = 0;
-  while (mesh.HasInbound(0)) rest += mesh.Drain(0, 4);
+  TickLimit limit;
+  while (mesh.HasInbound(0) && limit.Next()) rest += mesh.Drain(0, 4);
   EXPECT_EQ(rest, 2u);
   EXPECT_EQ(log, Expected(9, 0, 8));
 }
@@ -298,8 +321,10 @@ TEST(MeshTest, OverflowDepthShrinksAsReceiverFreesSpaceAndSenderFlushes) {
   mesh.Send(0, 1, Record(&log1, 0, 10));
   EXPECT_EQ(mesh.OverflowDepth(0, 1), 5u);
 
-  while (mesh.TotalOverflow(0) > 0 || mesh.HasInbound(1) ||
-         mesh.HasInbound(2)) {
+  TickLimit limit;
+  while (
+      (mesh.TotalOverflow(0) > 0 || mesh.HasInbound(1) || mesh.HasInbound(2)) &&
+      limit.Next()) {
     mesh.Drain(1, 3);
     mesh.Drain(2, 3);
     mesh.Flush(0);
@@ -328,15 +353,22 @@ TEST(MeshTest, PostFromAlienFromAnotherThread) {
   Mesh mesh({.shards = 2, .ring_capacity = 4});
   Log log;
   constexpr uint64_t kMessages = 20'000 / kScale;
+  std::atomic<bool> posted_all{false};
   std::thread alien([&] {
     for (uint64_t s = 0; s < kMessages; ++s) {
       mesh.PostFromAlien(1, Record(&log, 7, s));
     }
+    posted_all.store(true, std::memory_order_release);
   });
-  // Shard 1 drains concurrently with the posts.
+  // Shard 1 drains concurrently with the posts, until everything posted has
+  // been drained.
   std::mt19937_64 rng(11);
   while (log.size() < kMessages) {
-    if (mesh.Drain(1, 1 + rng() % 16) == 0) std::this_thread::yield();
+    if (mesh.Drain(1, 1 + rng() % 16) > 0) continue;
+    if (posted_all.load(std::memory_order_acquire) && !mesh.HasInbound(1)) {
+      break;
+    }
+    std::this_thread::yield();
   }
   alien.join();
   EXPECT_EQ(log, Expected(7, 0, kMessages));
@@ -384,8 +416,10 @@ TEST(MeshTest, StatsCountSentAndReceived) {
   EXPECT_EQ(mesh.GetStats(1).sent, 0u);
   for (uint32_t s = 0; s < 3; ++s) EXPECT_EQ(mesh.GetStats(s).received, 0u);
 
-  while (mesh.TotalOverflow(0) > 0 || mesh.HasInbound(1) ||
-         mesh.HasInbound(2)) {
+  TickLimit limit;
+  while (
+      (mesh.TotalOverflow(0) > 0 || mesh.HasInbound(1) || mesh.HasInbound(2)) &&
+      limit.Next()) {
     mesh.Flush(0);
     mesh.Flush(2);
     mesh.Drain(1, 2);
@@ -498,6 +532,36 @@ TEST_F(MeshParkTest, FlushOfOverflowOnlyWakesParkedReceiver) {
   mesh_.FinishPark(1);
   EXPECT_EQ(mesh_.Drain(1, 100), 2u);
   EXPECT_EQ(log_, Expected(0, 0, 6));
+}
+
+// A sender whose overflow could move (its ring has room) must not park.
+TEST_F(MeshParkTest, SenderWithMovableOverflowDoesNotPark) {
+  for (uint64_t s = 0; s < 6; ++s) mesh_.Send(0, 1, Record(&log_, 0, s));
+  mesh_.Flush(0);                    // 4 in the ring, 2 in overflow
+  EXPECT_EQ(mesh_.Drain(1, 1), 1u);  // one slot frees
+  EXPECT_FALSE(mesh_.PrepareToPark(0));
+  mesh_.Flush(0);
+  EXPECT_EQ(mesh_.OverflowDepth(0, 1), 1u);
+}
+
+// A sender parked with overflow behind a full ring is woken by the receiver
+// that frees space, so the overflow is never stranded.
+TEST_F(MeshParkTest, ReceiverFreeingSpaceWakesParkedSender) {
+  for (uint64_t s = 0; s < 6; ++s) mesh_.Send(0, 1, Record(&log_, 0, s));
+  mesh_.Flush(0);  // ring full, 2 in overflow
+  ASSERT_TRUE(mesh_.PrepareToPark(0));
+  EXPECT_EQ(wakers_[0].wakes.load(), 0);
+  EXPECT_EQ(mesh_.Drain(1, 100), 4u);
+  EXPECT_EQ(wakers_[0].wakes.load(), 1);
+  mesh_.FinishPark(0);
+  mesh_.Flush(0);
+  EXPECT_EQ(mesh_.Drain(1, 100), 2u);
+  EXPECT_EQ(log_, Expected(0, 0, 6));
+  // No more wakes once nothing is wanted.
+  mesh_.Send(0, 1, Record(&log_, 0, 6));
+  mesh_.Flush(0);
+  EXPECT_EQ(mesh_.Drain(1, 100), 1u);
+  EXPECT_EQ(wakers_[0].wakes.load(), 1);
 }
 
 TEST_F(MeshParkTest, PostFromAlienWakesParkedShardOnce) {

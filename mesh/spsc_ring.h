@@ -152,6 +152,22 @@ class SpscRing {
   // (consumer) thread, destroying each item after f returns, then releases
   // head_ once. Returns the number of items passed to f. If f throws, the
   // items it finished are released and the one it threw on stays queued.
+  // Like PopBatch, but f(T* slot) takes the element over and must end its
+  // lifetime itself (run and destroy it in place, say). Lets a consumer
+  // leave the slot's memory untouched, so the cache line goes back to the
+  // producer without a write. Consumer only.
+  template <class F>
+  size_t ConsumeBatch(F&& f, size_t max) {
+    const uint64_t first = head_.load(std::memory_order_relaxed);
+    const size_t n = Available(first, max);
+    if (n == 0) return 0;
+    for (uint64_t head = first, end = first + n; head != end; ++head) {
+      f(SlotAt(head));
+    }
+    head_.store(first + n, std::memory_order_release);
+    return n;
+  }
+
   template <class F>
   size_t PopBatch(F&& f, size_t max) {
     const uint64_t first = head_.load(std::memory_order_relaxed);

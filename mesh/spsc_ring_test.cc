@@ -44,7 +44,8 @@ std::vector<int> DrainWithTryPop(SpscRing<int>& ring) {
 }
 
 TEST(SpscRingTest, FifoOrderAndFullAndEmpty) {
-  SpscRing<int> ring(8);
+  auto ring_owner = std::make_unique<SpscRing<int>>(8);
+  auto& ring = *ring_owner;
   EXPECT_EQ(ring.Capacity(), 8u);
   EXPECT_TRUE(ring.EmptyApprox());
   int v = -1;
@@ -65,7 +66,8 @@ TEST(SpscRingTest, FifoOrderAndFullAndEmpty) {
 }
 
 TEST(SpscRingTest, CapacityOneHoldsOneItem) {
-  SpscRing<int> ring(1);
+  auto ring_owner = std::make_unique<SpscRing<int>>(1);
+  auto& ring = *ring_owner;
   ASSERT_TRUE(ring.TryPush(1));
   EXPECT_FALSE(ring.TryPush(2));
   int v = 0;
@@ -77,7 +79,8 @@ TEST(SpscRingTest, CapacityOneHoldsOneItem) {
 }
 
 TEST(SpscRingTest, RejectedPushLeavesMoveOnlyValueWithCaller) {
-  SpscRing<std::unique_ptr<int>> ring(2);
+  auto ring_owner = std::make_unique<SpscRing<std::unique_ptr<int>>>(2);
+  auto& ring = *ring_owner;
   ASSERT_TRUE(ring.TryPush(std::make_unique<int>(1)));
   ASSERT_TRUE(ring.TryEmplace(std::make_unique<int>(2)));
 
@@ -103,7 +106,8 @@ TEST(SpscRingTest, RejectedPushLeavesMoveOnlyValueWithCaller) {
 }
 
 TEST(SpscRingTest, WrapsAroundOverManyLaps) {
-  SpscRing<uint64_t> ring(4);
+  auto ring_owner = std::make_unique<SpscRing<uint64_t>>(4);
+  auto& ring = *ring_owner;
   uint64_t pushed = 0;
   uint64_t popped = 0;
   // Varying fill levels move head and tail through every slot offset.
@@ -123,7 +127,8 @@ TEST(SpscRingTest, WrapsAroundOverManyLaps) {
 }
 
 TEST(SpscRingTest, StagedItemsAreInvisibleUntilPublish) {
-  SpscRing<int> ring(8);
+  auto ring_owner = std::make_unique<SpscRing<int>>(8);
+  auto& ring = *ring_owner;
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(ring.TryStage(int{i}));
   EXPECT_EQ(ring.Staged(), 3u);
   EXPECT_EQ(ring.FreeSpaceApprox(), 5u);  // Staged items hold their slots.
@@ -142,7 +147,8 @@ TEST(SpscRingTest, StagedItemsAreInvisibleUntilPublish) {
 }
 
 TEST(SpscRingTest, StagingStopsAtCapacity) {
-  SpscRing<int> ring(4);
+  auto ring_owner = std::make_unique<SpscRing<int>>(4);
+  auto& ring = *ring_owner;
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(ring.TryStage(int{i}));
   EXPECT_FALSE(ring.TryStage(4));
   EXPECT_EQ(ring.Staged(), 4u);
@@ -151,7 +157,8 @@ TEST(SpscRingTest, StagingStopsAtCapacity) {
 }
 
 TEST(SpscRingTest, PushPublishesEarlierStagedItems) {
-  SpscRing<int> ring(4);
+  auto ring_owner = std::make_unique<SpscRing<int>>(4);
+  auto& ring = *ring_owner;
   ASSERT_TRUE(ring.TryStage(0));
   ASSERT_TRUE(ring.TryPush(1));
   EXPECT_EQ(ring.Staged(), 0u);
@@ -167,7 +174,8 @@ TEST(SpscRingTest, PushPublishesEarlierStagedItems) {
 }
 
 TEST(SpscRingTest, PushBatchMovesWhatFitsAndLeavesTheRest) {
-  SpscRing<std::unique_ptr<int>> ring(8);
+  auto ring_owner = std::make_unique<SpscRing<std::unique_ptr<int>>>(8);
+  auto& ring = *ring_owner;
   ASSERT_TRUE(ring.TryPush(std::make_unique<int>(-1)));
   std::vector<std::unique_ptr<int>> items;
   for (int i = 0; i < 10; ++i) items.push_back(std::make_unique<int>(i));
@@ -188,7 +196,8 @@ TEST(SpscRingTest, PushBatchMovesWhatFitsAndLeavesTheRest) {
 }
 
 TEST(SpscRingTest, PopBatchRespectsMaxAndOrder) {
-  SpscRing<int> ring(16);
+  auto ring_owner = std::make_unique<SpscRing<int>>(16);
+  auto& ring = *ring_owner;
   std::vector<int> items = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
   ASSERT_EQ(ring.PushBatch(items.data(), items.size()), 10u);
 
@@ -205,7 +214,8 @@ TEST(SpscRingTest, PopBatchRespectsMaxAndOrder) {
 }
 
 TEST(SpscRingTest, PopBatchReleasesItemsBeforeAThrow) {
-  SpscRing<int> ring(8);
+  auto ring_owner = std::make_unique<SpscRing<int>>(8);
+  auto& ring = *ring_owner;
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(ring.TryPush(int{i}));
   std::vector<int> seen;
   EXPECT_THROW(ring.PopBatch(
@@ -222,7 +232,8 @@ TEST(SpscRingTest, PopBatchReleasesItemsBeforeAThrow) {
 TEST(SpscRingTest, ElementsAreDestroyedWhenPoppedAndByTheDestructor) {
   ASSERT_EQ(Counted::live, 0);
   {
-    SpscRing<Counted> ring(8);
+    auto ring_owner = std::make_unique<SpscRing<Counted>>(8);
+    auto& ring = *ring_owner;
     for (int i = 0; i < 5; ++i) ASSERT_TRUE(ring.TryEmplace(i));
     EXPECT_EQ(Counted::live, 5);
 
@@ -273,7 +284,8 @@ T Make(uint64_t i) {
 // A third thread polls SizeApprox, which must stay within [0, capacity].
 template <class T>
 void RunStress(const StressCase& c) {
-  SpscRing<T> ring(c.capacity);
+  auto ring_owner = std::make_unique<SpscRing<T>>(c.capacity);
+  auto& ring = *ring_owner;
   std::atomic<bool> done{false};
 
   std::thread producer([&] {

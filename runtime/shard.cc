@@ -183,7 +183,8 @@ bool Shard::SpinForWork() {
       has_timers ? timers_.NextDeadline() : TimePoint();
   uint32_t i = 0;
   while (internal::CycleClock::Now() - start < spin) {
-    if (mesh_->HasInbound(id_)) return true;
+    // Overflow to move on is work too: the next tick's Flush does it.
+    if (mesh_->HasInbound(id_) || mesh_->TotalOverflow(id_) > 0) return true;
     if (parker_->Poll(options_.io_budget) > 0 || !run_queue_.empty()) {
       return true;
     }

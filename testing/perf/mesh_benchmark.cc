@@ -1,0 +1,331 @@
+// Mesh benchmarks, ours beside the physical limits, in one binary so that
+// every ratio comes from one run on one machine:
+//   bazel run -c opt //testing/perf:mesh_benchmark
+// items_per_second is messages (one-way cases) or round trips per second.
+#include <pthread.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "mesh/message.h"
+#include "mesh/spsc_ring.h"
+#include "runtime/remote.h"
+#include "runtime/runtime.h"
+#include "runtime/spawn.h"
+#include "runtime/task.h"
+
+namespace veloq {
+namespace {
+
+using namespace std::chrono_literals;
+using runtime::Runtime;
+using runtime::Shard;
+using runtime::Task;
+
+void Pin(int cpu) {
+  const unsigned n = std::thread::hardware_concurrency();
+  if (n == 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu % n, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+// Pins the benchmark thread for one case and restores its affinity after,
+// so the runtimes of later cases still see every CPU.
+class ScopedPin {
+ public:
+  explicit ScopedPin(int cpu) {
+    pthread_getaffinity_np(pthread_self(), sizeof(saved_), &saved_);
+    Pin(cpu);
+  }
+  ~ScopedPin() {
+    pthread_setaffinity_np(pthread_self(), sizeof(saved_), &saved_);
+  }
+
+ private:
+  cpu_set_t saved_;
+};
+
+// ---- Physical limits ----
+
+// Two pinned threads bounce one cache line: the floor for any cross-core
+// round trip.
+void BM_CacheLineRoundTrip(benchmark::State& state) {
+  alignas(128) std::atomic<uint64_t> line{0};
+  std::atomic<bool> stop{false};
+  std::thread echo([&] {
+    Pin(1);
+    uint64_t expect = 1;
+    while (true) {
+      uint64_t v;
+      while ((v = line.load(std::memory_order_acquire)) != expect) {
+        if (stop.load(std::memory_order_relaxed)) return;
+      }
+      line.store(v + 1, std::memory_order_release);
+      expect = v + 2;
+    }
+  });
+  ScopedPin pin(0);
+  uint64_t v = 0;
+  for (auto _ : state) {
+    line.store(v + 1, std::memory_order_release);
+    while (line.load(std::memory_order_acquire) != v + 2) {
+    }
+    v += 2;
+  }
+  stop.store(true);
+  echo.join();
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_CacheLineRoundTrip)->UseRealTime();
+
+// A minimal batched SPSC ring of 8-byte items between two pinned threads.
+void BM_RawSpscRing(benchmark::State& state) {
+  constexpr size_t kCap = 1024;
+  struct alignas(128) Index {
+    std::atomic<uint64_t> v{0};
+  };
+  static uint64_t slots[kCap];
+  Index head, tail;
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> consumed{0};
+  std::thread consumer([&] {
+    Pin(1);
+    uint64_t h = 0, sum = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      const uint64_t t = tail.v.load(std::memory_order_acquire);
+      if (t == h) continue;
+      for (; h != t; ++h) sum += slots[h & (kCap - 1)];
+      head.v.store(h, std::memory_order_release);
+    }
+    consumed.store(h);
+    benchmark::DoNotOptimize(sum);
+  });
+  ScopedPin pin(0);
+  uint64_t t = 0, cached_head = 0;
+  constexpr uint64_t kBatch = 64;
+  for (auto _ : state) {
+    while (t + kBatch - cached_head > kCap) {
+      cached_head = head.v.load(std::memory_order_acquire);
+    }
+    for (uint64_t i = 0; i < kBatch; ++i) slots[(t + i) & (kCap - 1)] = t + i;
+    t += kBatch;
+    tail.v.store(t, std::memory_order_release);
+  }
+  while (head.v.load(std::memory_order_acquire) != t) {
+  }
+  stop.store(true);
+  consumer.join();
+  state.SetItemsProcessed(state.iterations() * kBatch);
+}
+BENCHMARK(BM_RawSpscRing)->UseRealTime();
+
+// Two threads ping-pong through eventfds, each blocking in read(2): the cost
+// of waking a sleeping thread, both ways.
+void BM_EventfdWakeRoundTrip(benchmark::State& state) {
+  const int to_echo = eventfd(0, EFD_CLOEXEC);
+  const int to_main = eventfd(0, EFD_CLOEXEC);
+  std::thread echo([&] {
+    Pin(1);
+    uint64_t v;
+    while (read(to_echo, &v, 8) == 8 && v != 2) {
+      const uint64_t one = 1;
+      if (write(to_main, &one, 8) != 8) return;
+    }
+  });
+  ScopedPin pin(0);
+  for (auto _ : state) {
+    const uint64_t one = 1;
+    uint64_t v;
+    if (write(to_echo, &one, 8) != 8 || read(to_main, &v, 8) != 8) {
+      state.SkipWithError("eventfd");
+      break;
+    }
+  }
+  const uint64_t two = 2;
+  (void)!write(to_echo, &two, 8);
+  echo.join();
+  close(to_echo);
+  close(to_main);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EventfdWakeRoundTrip)->UseRealTime();
+
+// ---- Ours ----
+
+std::unique_ptr<Runtime> TwoShards(runtime::Duration idle_spin) {
+  return *Runtime::Builder().Shards(2).IdleSpin(idle_spin).Build();
+}
+
+// Shard 0 sends small messages to shard 1 (each bumps a counter there);
+// published once per tick in batches.
+void BM_MeshOneWay(benchmark::State& state) {
+  auto rt = TwoShards(1s);
+  (void)rt->Run([&state]() -> Task<void> {
+    Shard* here = Shard::Current();
+    // Touched on shard 1 only, on a line of its own (the coroutine frame's
+    // other fields are written by shard 0 on every message).
+    struct alignas(128) Counter {
+      uint64_t n = 0;
+    };
+    auto received = std::make_unique<Counter>();
+    uint64_t* counter = &received->n;
+    uint64_t sent = 0;
+    mesh::Mesh& mesh = here->mesh();
+    for (auto _ : state) {
+      here->Send(1, mesh::Message([counter] { ++*counter; }));
+      // Backpressure: when the ring is full, let the tick end (and the
+      // receiver catch up) instead of piling messages into overflow.
+      ++sent;
+      if (mesh.OverflowDepth(0, 1) > 0) co_await runtime::Yield();
+    }
+    // Wait until shard 1 has run every message.
+    auto count = [counter] { return *counter; };
+    while (co_await runtime::SpawnOn(1, count) < sent) {
+    }
+  });
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_MeshOneWay)->UseRealTime();
+
+void RoundTrips(benchmark::State& state, runtime::Duration idle_spin) {
+  auto rt = TwoShards(idle_spin);
+  (void)rt->Run([&state]() -> Task<void> {
+    uint64_t sum = 0;
+    for (auto _ : state) sum += co_await runtime::SpawnOn(1, [] { return 1; });
+    benchmark::DoNotOptimize(sum);
+  });
+  state.SetItemsProcessed(state.iterations());
+}
+
+// SpawnOn + await, target shard busy polling (never parks).
+void BM_SubmitToRoundTripSpinning(benchmark::State& state) {
+  RoundTrips(state, 1s);
+}
+BENCHMARK(BM_SubmitToRoundTripSpinning)->UseRealTime();
+
+// SpawnOn + await, target parked between requests (no idle spin).
+void BM_SubmitToRoundTripParked(benchmark::State& state) {
+  RoundTrips(state, 0ns);
+}
+BENCHMARK(BM_SubmitToRoundTripParked)->UseRealTime();
+
+// Every shard sends to every other shard; items = messages delivered.
+void BM_MeshAllToAll(benchmark::State& state) {
+  const uint32_t cores = std::thread::hardware_concurrency();
+  auto rt = *Runtime::Builder().Shards(cores).IdleSpin(1s).Build();
+  const uint32_t n = rt->shard_count();
+  if (n < 2) {
+    state.SkipWithError("needs 2+ cores");
+    return;
+  }
+  (void)rt->Run([&state, n]() -> Task<void> {
+    // One counter per shard, each touched only by its own shard.
+    struct alignas(128) Counter {
+      uint64_t n = 0;
+    };
+    std::vector<Counter> delivered(n);
+    Counter* counters = delivered.data();
+    const uint64_t per_shard = 1 << 20;
+    uint64_t target = 0;  // deliveries expected so far
+    for (auto _ : state) {
+      auto blast = [counters, per_shard, n]() -> Task<void> {
+        Shard* here = Shard::Current();
+        for (uint64_t i = 0; i < per_shard; ++i) {
+          uint32_t to = static_cast<uint32_t>(i % (n - 1));
+          if (to >= here->id()) ++to;
+          uint64_t* c = &counters[to].n;
+          here->Send(to, mesh::Message([c] { ++*c; }));
+          if ((i & 63) == 63 && here->mesh().TotalOverflow(here->id()) > 0) {
+            co_await runtime::Yield();
+          }
+        }
+      };
+      co_await runtime::InvokeOnAll(blast);
+      auto total = [counters] {
+        return counters[runtime::Shard::Current()->id()].n;
+      };
+      target += per_shard * n;
+      while (true) {
+        std::vector<uint64_t> per = co_await runtime::InvokeOnAll(total);
+        uint64_t sum = 0;
+        for (uint64_t v : per) sum += v;
+        if (sum >= target) break;
+      }
+    }
+    state.SetItemsProcessed(state.iterations() * per_shard * n);
+  });
+}
+BENCHMARK(BM_MeshAllToAll)->UseRealTime()->Iterations(3);
+
+}  // namespace
+}  // namespace veloq
+
+namespace veloq {
+namespace {
+
+// The Mesh alone on one thread (send a batch, flush, drain it): its
+// instruction cost per message, with no cache line crossing cores.
+void BM_MeshSendDrainOneThread(benchmark::State& state) {
+  mesh::Mesh m(mesh::MeshOptions{2, 1024});
+  uint64_t counter = 0;
+  uint64_t* c = &counter;
+  for (auto _ : state) {
+    for (int i = 0; i < 256; ++i) m.Send(0, 1, mesh::Message([c] { ++*c; }));
+    m.Flush(0);
+    m.Drain(1, 256);
+  }
+  benchmark::DoNotOptimize(counter);
+  state.SetItemsProcessed(state.iterations() * 256);
+}
+BENCHMARK(BM_MeshSendDrainOneThread)->UseRealTime();
+
+}  // namespace
+}  // namespace veloq
+
+namespace veloq {
+namespace {
+
+// The Mesh alone between two pinned threads (no runtime): sender sends and
+// flushes batches, receiver drains.
+void BM_MeshTwoThreads(benchmark::State& state) {
+  mesh::Mesh m(mesh::MeshOptions{2, 1024});
+  struct alignas(128) Counter {
+    uint64_t n = 0;
+  };
+  Counter received;
+  uint64_t* c = &received.n;
+  std::atomic<bool> stop{false};
+  std::thread rx([&] {
+    Pin(1);
+    while (!stop.load(std::memory_order_relaxed)) m.Drain(1, 256);
+    while (m.Drain(1, 256) > 0) {
+    }
+  });
+  ScopedPin pin(0);
+  uint64_t sent = 0;
+  for (auto _ : state) {
+    m.Send(0, 1, mesh::Message([c] { ++*c; }));
+    if ((++sent & 63) == 0) {
+      m.Flush(0);
+      while (m.OverflowDepth(0, 1) > 0) m.Flush(0);
+    }
+  }
+  while (m.OverflowDepth(0, 1) > 0) m.Flush(0);
+  m.Flush(0);
+  stop.store(true);
+  rx.join();
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_MeshTwoThreads)->UseRealTime();
+
+}  // namespace
+}  // namespace veloq
