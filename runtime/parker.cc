@@ -13,7 +13,9 @@
 namespace veloq::runtime {
 
 absl::StatusOr<std::unique_ptr<EventfdParker>> EventfdParker::Create() {
-  const int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  // Blocking: with no deadline, Park is a single read(2). Only the owning
+  // shard reads, so a read after poll(2) reported it readable never blocks.
+  const int fd = ::eventfd(0, EFD_CLOEXEC);
   if (fd < 0) {
     return absl::InternalError(absl::StrCat("eventfd: ", std::strerror(errno)));
   }
@@ -23,20 +25,20 @@ absl::StatusOr<std::unique_ptr<EventfdParker>> EventfdParker::Create() {
 EventfdParker::~EventfdParker() { ::close(fd_); }
 
 void EventfdParker::Park(std::optional<TimePoint> deadline) {
-  struct timespec ts;
-  struct timespec* timeout = nullptr;
-  if (deadline) {
-    const auto left = *deadline - std::chrono::steady_clock::now();
-    const int64_t ns = left.count() > 0 ? left.count() : 0;
-    ts.tv_sec = ns / 1'000'000'000;
-    ts.tv_nsec = ns % 1'000'000'000;
-    timeout = &ts;
-  }
-  struct pollfd pfd = {fd_, POLLIN, 0};
-  if (::ppoll(&pfd, 1, timeout, nullptr) > 0) {
-    uint64_t v;
-    // Drains the counter; EAGAIN (a racing reader) is harmless.
+  uint64_t v;
+  if (!deadline) {
+    // EINTR is a spurious wake-up, which Park allows.
     [[maybe_unused]] ssize_t r = ::read(fd_, &v, sizeof(v));
+    return;
+  }
+  const auto left = *deadline - std::chrono::steady_clock::now();
+  const int64_t ns = left.count() > 0 ? left.count() : 0;
+  struct timespec ts;
+  ts.tv_sec = ns / 1'000'000'000;
+  ts.tv_nsec = ns % 1'000'000'000;
+  struct pollfd pfd = {fd_, POLLIN, 0};
+  if (::ppoll(&pfd, 1, &ts, nullptr) > 0) {
+    [[maybe_unused]] ssize_t r = ::read(fd_, &v, sizeof(v));  // drains it
   }
 }
 

@@ -2,7 +2,9 @@
 
 #include <atomic>
 #include <coroutine>
+#include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -10,6 +12,7 @@
 
 #include "mesh/message.h"
 #include "runtime/cancellation.h"
+#include "runtime/internal/frame_allocator.h"
 #include "runtime/shard.h"
 #include "runtime/spawn.h"
 #include "runtime/task.h"
@@ -56,9 +59,18 @@ template <typename T>
 struct RemoteState {
   enum : uint8_t { kIdle, kWaiting, kReady };
 
+  // From the shard's frame cache: no malloc per cross-shard call on a warm
+  // shard. Freed by whichever shard drops the last reference; the cache
+  // adopts blocks from other shards (see frame_allocator.h).
+  static void* operator new(std::size_t n) { return AllocateFrame(n); }
+  static void operator delete(void* p, std::size_t n) { FreeFrame(p, n); }
+
   std::atomic<uint8_t> state{kIdle};
   std::atomic<uint32_t> refs{1};
   std::optional<ValueOrUnit<T>> result;
+#if defined(__cpp_exceptions)
+  std::exception_ptr exception;  // thrown by fn on the target shard
+#endif
   uint32_t owner = 0;
   uint32_t target = 0;
   Waiter waiter;                      // owner shard only
@@ -69,9 +81,29 @@ struct RemoteState {
     if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
   }
 
-  // On the target shard, once.
-  void Complete(ValueOrUnit<T>&& v) {
-    result.emplace(std::move(v));
+  // On the target shard, once: runs fn and publishes what it produced (its
+  // value, or the exception it threw, rethrown to the awaiter).
+  template <typename F>
+  void RunAndComplete(F& fn) {
+#if defined(__cpp_exceptions)
+    try {
+#endif
+      if constexpr (std::is_void_v<T>) {
+        fn();
+        result.emplace(Unit{});
+      } else {
+        result.emplace(fn());
+      }
+#if defined(__cpp_exceptions)
+    } catch (...) {
+      exception = std::current_exception();
+    }
+#endif
+    Publish();
+  }
+
+  // On the target shard, once, after `result` (or `exception`) is set.
+  void Publish() {
     if (state.exchange(kReady, std::memory_order_acq_rel) == kWaiting) {
       Ref();
       Shard::Current()->Send(owner, mesh::Message([self = Owned(this)] {
@@ -105,20 +137,32 @@ template <typename T, typename F>
 Task<void> RemoteRunner(typename RemoteState<T>::Owned st, F fn) {
   // Clears target_task however the frame ends (also if it is destroyed
   // unfinished at shutdown), so a late cancel message finds nothing.
-  struct Registration {
-    RemoteState<T>* s;
+  class Registration {
+   public:
+    explicit Registration(RemoteState<T>* s) : s(s) {
+      s->target_task = CurrentTask();
+    }
     ~Registration() { s->target_task = nullptr; }
-  } reg{st.get()};
-  reg.s->target_task = CurrentTask();
-  if constexpr (std::is_void_v<T>) {
-    co_await fn();
-    reg.s->target_task = nullptr;
-    reg.s->Complete(Unit{});
-  } else {
-    T v = co_await fn();
-    reg.s->target_task = nullptr;
-    reg.s->Complete(std::move(v));
+    RemoteState<T>* const s;
+  };
+  Registration reg(st.get());
+  Task<T> task = fn();
+#if defined(__cpp_exceptions)
+  try {
+#endif
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(task);
+      reg.s->result.emplace(Unit{});
+    } else {
+      reg.s->result.emplace(co_await std::move(task));
+    }
+#if defined(__cpp_exceptions)
+  } catch (...) {
+    reg.s->exception = std::current_exception();
   }
+#endif
+  reg.s->target_task = nullptr;
+  reg.s->Publish();
 }
 
 }  // namespace internal
@@ -182,6 +226,9 @@ class [[nodiscard]] RemoteJoinHandle {
     }
     T await_resume() {
       Disarm();
+#if defined(__cpp_exceptions)
+      if (h_.s_->exception) std::rethrow_exception(h_.s_->exception);
+#endif
       if constexpr (!std::is_void_v<T>) return std::move(*h_.s_->result);
     }
 
@@ -223,22 +270,19 @@ auto SpawnOn(uint32_t shard, Fn&& fn_in)
   st->owner = here->id();
   st->target = shard;
   st->Ref();  // the runner's reference
-  here->Send(
-      shard, mesh::Message([owned = typename State::Owned(st),
-                            fn = F(std::forward<Fn>(fn_in))]() mutable {
-        if constexpr (Info::kIsTask) {
-          Spawn(internal::RemoteRunner<T>(std::move(owned), std::move(fn)),
-                "spawn_on")
-              .Detach();
-        } else {
-          auto as_task = [f = std::move(fn)]() mutable -> Task<T> {
-            co_return f();
-          };
-          Spawn(internal::RemoteRunner<T>(std::move(owned), std::move(as_task)),
-                "spawn_on")
-              .Detach();
-        }
-      }));
+  here->Send(shard, mesh::Message([owned = typename State::Owned(st),
+                                   fn = F(std::forward<Fn>(fn_in))]() mutable {
+               if constexpr (Info::kIsTask) {
+                 Spawn(
+                     internal::RemoteRunner<T>(std::move(owned), std::move(fn)),
+                     "spawn_on")
+                     .Detach();
+               } else {
+                 // A plain function runs right here in the message handler: no
+                 // task, no frame. It cannot be cancelled (it never suspends).
+                 owned.get()->RunAndComplete(fn);
+               }
+             }));
   return RemoteJoinHandle<T>(st);
 }
 

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <memory>
 #include <numeric>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -119,6 +120,46 @@ TEST(SpawnOnTest, CancellingTheAwaiterCancelsTheRemoteWork) {
     co_return co_await waiter;
   });
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
+}
+
+#if defined(__cpp_exceptions)
+TEST(SpawnOnTest, ExceptionsAreRethrownToTheAwaiter) {
+  auto r = RunOnRuntime(Shards(2), []() -> Task<std::string> {
+    std::string got;
+    try {
+      (void)co_await SpawnOn(1, []() -> int {
+        throw std::runtime_error("plain function failed");
+      });
+    } catch (const std::runtime_error& e) {
+      got += e.what();
+    }
+    got += "; ";
+    try {
+      (void)co_await SpawnOn(1, []() -> Task<int> {
+        co_await Yield();
+        throw std::runtime_error("task failed");
+      });
+    } catch (const std::runtime_error& e) {
+      got += e.what();
+    }
+    co_return got;
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "plain function failed; task failed");
+}
+#endif
+
+TEST(SpawnOnTest, PlainFunctionsRunInTheMessageHandlerWithoutATask) {
+  auto r = RunOnRuntime(Shards(2), []() -> Task<uint64_t> {
+    auto spawned = [] { return Shard::Current()->stats().spawned; };
+    const uint64_t before = co_await SpawnOn(1, spawned);
+    for (int i = 0; i < 100; ++i) (void)co_await SpawnOn(1, [] { return 0; });
+    (void)co_await Sleep(2ms);  // let shard 1 publish its stats
+    const uint64_t after = co_await SpawnOn(1, spawned);
+    co_return after - before;
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, 0u);
 }
 
 TEST(SubmitToTest, AwaitsTheResult) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <type_traits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -23,7 +24,11 @@ Task<internal::StatusOrFor_t<T>> WithTimeout(Duration d, Task<T> task) {
   const bool finished = co_await h.JoinUntil(Now() + d);
   if (!finished) {
     h.Cancel();
-    co_await h;
+    if constexpr (std::is_void_v<T>) {
+      co_await h;
+    } else {
+      (void)co_await h;  // discarded: the deadline decided
+    }
     co_return absl::DeadlineExceededError("deadline exceeded");
   }
   if constexpr (std::is_void_v<T>) {

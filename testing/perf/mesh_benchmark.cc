@@ -234,10 +234,10 @@ void BM_MeshAllToAll(benchmark::State& state) {
     };
     std::vector<Counter> delivered(n);
     Counter* counters = delivered.data();
-    const uint64_t per_shard = 1 << 20;
+    constexpr uint64_t per_shard = 1 << 20;
     uint64_t target = 0;  // deliveries expected so far
     for (auto _ : state) {
-      auto blast = [counters, per_shard, n]() -> Task<void> {
+      auto blast = [counters, n]() -> Task<void> {
         Shard* here = Shard::Current();
         for (uint64_t i = 0; i < per_shard; ++i) {
           uint32_t to = static_cast<uint32_t>(i % (n - 1));
