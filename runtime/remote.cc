@@ -31,7 +31,7 @@ uint32_t PickBalancedShard() {
 
 Task<absl::Status> WaitForMeshCapacity(uint32_t shard) {
   Shard* here = Shard::Current();
-  const size_t limit = here->runtime().mesh_overflow_limit();
+  const size_t limit = here->options().mesh_overflow_limit;
   while (shard != here->id() &&
          here->mesh().OverflowDepth(here->id(), shard) > limit) {
     if (IsCancelled()) co_return CancelledStatus();

@@ -301,14 +301,173 @@ auto SpawnBalanced(F fn) {
 // CancelledError if cancelled while waiting.
 Task<absl::Status> WaitForMeshCapacity(uint32_t shard);
 
-// SpawnOn with backpressure, awaited: waits for mesh capacity towards
-// `shard`, runs fn there and yields its result. Where fn and its result live:
-// as for SpawnOn.
-template <typename F>
-auto SubmitTo(uint32_t shard, F fn)
+namespace internal {
+
+// What a SubmitTo reply carries back: the value, or the exception fn threw.
+template <typename T>
+struct Outcome {
+  std::optional<ValueOrUnit<T>> value;
+#if defined(__cpp_exceptions)
+  std::exception_ptr exception;
+#endif
+
+  template <typename F>
+  static Outcome Of(F& fn) {
+    Outcome o;
+#if defined(__cpp_exceptions)
+    try {
+#endif
+      if constexpr (std::is_void_v<T>) {
+        fn();
+        o.value.emplace(Unit{});
+      } else {
+        o.value.emplace(fn());
+      }
+#if defined(__cpp_exceptions)
+    } catch (...) {
+      o.exception = std::current_exception();
+    }
+#endif
+    return o;
+  }
+};
+
+// The awaiter of one SubmitTo call, registered in its shard's ReplyTable
+// while the request is out.
+template <typename T>
+class ReplyAwaiter {
+ public:
+  ReplyAwaiter() = default;
+  ReplyAwaiter(const ReplyAwaiter&) = delete;
+  ReplyAwaiter& operator=(const ReplyAwaiter&) = delete;
+  ~ReplyAwaiter() {
+    if (registered_) Shard::Current()->replies().Remove(ticket_);
+  }
+
+  // On the owner shard, from the reply message.
+  void Deliver(Outcome<T>&& o) {
+    outcome_ = std::move(o);
+    Shard::Current()->replies().Remove(ticket_);
+    registered_ = false;
+    ScheduleLocal(waiter_);
+  }
+
+ protected:
+  ReplyTable::Ticket Register(std::coroutine_handle<> h) {
+    waiter_ = Waiter{h, CurrentTask()};
+    ticket_ = Shard::Current()->replies().Add(this);
+    registered_ = true;
+    return ticket_;
+  }
+  T Take() {
+#if defined(__cpp_exceptions)
+    if (outcome_.exception) std::rethrow_exception(outcome_.exception);
+#endif
+    if constexpr (!std::is_void_v<T>) return std::move(*outcome_.value);
+  }
+
+ private:
+  Outcome<T> outcome_;
+  Waiter waiter_;
+  ReplyTable::Ticket ticket_{};
+  bool registered_ = false;
+};
+
+// Sends `o` back to shard `home` for the awaiter behind `ticket`. On the
+// target shard.
+template <typename T>
+void Reply(uint32_t home, ReplyTable::Ticket ticket, Outcome<T>&& o) {
+  Shard::Current()->Send(
+      home, mesh::Message([ticket, o = std::move(o)]() mutable {
+        void* a = Shard::Current()->replies().Find(ticket);
+        if (a != nullptr)
+          static_cast<ReplyAwaiter<T>*>(a)->Deliver(std::move(o));
+      }));
+}
+
+// Runs a Task-returning function on the target and replies with its result.
+template <typename T, typename F>
+Task<void> SubmitRunner(F fn, uint32_t home, ReplyTable::Ticket ticket) {
+  Outcome<T> o;
+  Task<T> task = fn();
+#if defined(__cpp_exceptions)
+  try {
+#endif
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(task);
+      o.value.emplace(Unit{});
+    } else {
+      o.value.emplace(co_await std::move(task));
+    }
+#if defined(__cpp_exceptions)
+  } catch (...) {
+    o.exception = std::current_exception();
+  }
+#endif
+  Reply<T>(home, ticket, std::move(o));
+}
+
+template <typename T, typename F>
+class SubmitAwaiter : public ReplyAwaiter<T> {
+ public:
+  SubmitAwaiter(uint32_t shard, F fn) : shard_(shard), fn_(std::move(fn)) {}
+
+  bool await_ready() const noexcept { return false; }
+  void await_suspend(std::coroutine_handle<> h) {
+    const ReplyTable::Ticket ticket = this->Register(h);
+    Shard* here = Shard::Current();
+    const uint32_t home = here->id();
+    here->Send(
+        shard_, mesh::Message([fn = std::move(fn_), home, ticket]() mutable {
+          if constexpr (RemoteResult<F>::kIsTask) {
+            Spawn(SubmitRunner<T>(std::move(fn), home, ticket), "submit_to")
+                .Detach();
+          } else {
+            Reply<T>(home, ticket, Outcome<T>::Of(fn));
+          }
+        }));
+  }
+  T await_resume() { return this->Take(); }
+
+ private:
+  const uint32_t shard_;
+  F fn_;
+};
+
+}  // namespace internal
+
+// Runs `fn` on shard `shard` and yields its result: the request rides the
+// mesh there and the result rides the reverse ring back, straight into this
+// awaiter (no shared state, no reference counts). `fn()` may return T or
+// Task<T>; exceptions it throws are rethrown here.
+//
+// Backpressure: first waits (yielding each tick) while this shard's overflow
+// towards `shard` exceeds the runtime's MeshOverflowLimit.
+//
+// Where things live: `fn` is moved into a mesh message here, moved out,
+// called and destroyed on `shard` (a Task it returns runs and is destroyed
+// there); the result is moved into the reply message there and moved out
+// here. Not cancellable once sent (the awaiting task waits for the reply);
+// for cancellable remote work use SpawnOn. If this frame is destroyed at
+// shutdown first, the late reply is dropped. REQUIRES: on a shard.
+template <typename Fn, typename F = std::decay_t<Fn>>
+auto SubmitTo(uint32_t shard, Fn&& fn)
     -> Task<typename internal::RemoteResult<F>::type> {
-  (void)co_await WaitForMeshCapacity(shard);
-  co_return co_await SpawnOn(shard, std::move(fn));
+  using T = typename internal::RemoteResult<F>::type;
+  F f(std::forward<Fn>(fn));
+  Shard* here = Shard::Current();
+  if (shard == here->id()) {
+    if constexpr (internal::RemoteResult<F>::kIsTask) {
+      co_return co_await f();
+    } else {
+      co_return f();
+    }
+  }
+  if (here->mesh().OverflowDepth(here->id(), shard) >
+      here->options().mesh_overflow_limit) {
+    (void)co_await WaitForMeshCapacity(shard);
+  }
+  co_return co_await internal::SubmitAwaiter<T, F>(shard, std::move(f));
 }
 
 // Runs a copy of `fn` on every shard (this one included) and waits for all.

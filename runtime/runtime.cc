@@ -48,7 +48,7 @@ Runtime::Builder& Runtime::Builder::RingCapacity(uint32_t n) {
   return *this;
 }
 Runtime::Builder& Runtime::Builder::MeshOverflowLimit(size_t n) {
-  overflow_limit_ = n;
+  shard_options_.mesh_overflow_limit = n;
   return *this;
 }
 Runtime::Builder& Runtime::Builder::TaskBudget(size_t n) {
@@ -114,7 +114,6 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Builder::Build() {
 
 Runtime::Runtime(const Builder& b, std::vector<int> cpus)
     : options_(b),
-      overflow_limit_(b.overflow_limit_),
       cpus_(std::move(cpus)),
       clock_(std::make_unique<Clock>(b.virtual_clock_)),
       mesh_(std::make_unique<mesh::Mesh>(

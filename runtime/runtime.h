@@ -84,7 +84,6 @@ class Runtime {
     uint32_t shards_ = 0;
     bool pin_ = true;
     uint32_t ring_capacity_ = 1024;
-    size_t overflow_limit_ = 4096;
     size_t blocking_threads_ = 4;
     bool virtual_clock_ = false;
     bool handle_signals_ = false;
@@ -113,7 +112,9 @@ class Runtime {
   mesh::Mesh& mesh() const { return *mesh_; }
   Clock& clock() const { return *clock_; }
   BlockingPool& blocking_pool() const { return *blocking_; }
-  size_t mesh_overflow_limit() const { return overflow_limit_; }
+  size_t mesh_overflow_limit() const {
+    return options_.shard_options_.mesh_overflow_limit;
+  }
   // The CPUs shards are pinned to (empty when pinning is off).
   const std::vector<int>& cpus() const { return cpus_; }
 
@@ -138,7 +139,6 @@ class Runtime {
   void ShardMain(uint32_t id);
 
   const Builder options_;
-  const size_t overflow_limit_;
   std::vector<int> cpus_;
   std::unique_ptr<Clock> clock_;
   std::unique_ptr<mesh::Mesh> mesh_;

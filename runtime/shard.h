@@ -10,6 +10,7 @@
 #include "mesh/mesh.h"
 #include "runtime/clock.h"
 #include "runtime/internal/frame_allocator.h"
+#include "runtime/internal/reply_table.h"
 #include "runtime/internal/task_header.h"
 #include "runtime/internal/timer_queue.h"
 #include "runtime/parker.h"
@@ -28,6 +29,9 @@ struct ShardOptions {
   size_t mesh_budget = 256;
   size_t io_budget = 256;
   size_t timer_budget = 256;
+  // SubmitTo waits (backpressure) while this many messages to one
+  // destination sit in this shard's overflow.
+  size_t mesh_overflow_limit = 4096;
   // Before parking, an idle shard polls its inbound mesh, I/O and timers for
   // this long (0: park at once). Short spins keep cross-shard round trips
   // off the kernel's wake-up path when shards talk often; a shard that stays
@@ -84,6 +88,8 @@ class Shard {
   mesh::Mesh& mesh() const { return *mesh_; }
   const ShardOptions& options() const { return options_; }
   internal::TimerQueue& timers() { return timers_; }
+  // Awaiters of this shard's SubmitTo calls. Shard-local.
+  internal::ReplyTable& replies() { return replies_; }
 
   // Appends `w` to the run queue. Shard-local.
   void Schedule(Waiter w);
@@ -159,6 +165,7 @@ class Shard {
   internal::FrameAllocator frames_;
   RunQueue run_queue_;
   internal::TimerQueue timers_;
+  internal::ReplyTable replies_;
   internal::TaskHeader* tasks_head_ = nullptr;
   size_t live_count_ = 0;
 

@@ -196,27 +196,39 @@ void BM_MeshOneWay(benchmark::State& state) {
 }
 BENCHMARK(BM_MeshOneWay)->UseRealTime();
 
-void RoundTrips(benchmark::State& state, runtime::Duration idle_spin) {
+void RoundTrips(benchmark::State& state, runtime::Duration idle_spin,
+                bool spawn_on) {
   auto rt = TwoShards(idle_spin);
-  (void)rt->Run([&state]() -> Task<void> {
+  (void)rt->Run([&state, spawn_on]() -> Task<void> {
     uint64_t sum = 0;
-    for (auto _ : state) sum += co_await runtime::SpawnOn(1, [] { return 1; });
+    auto one = [] { return 1; };
+    if (spawn_on) {
+      for (auto _ : state) sum += co_await runtime::SpawnOn(1, one);
+    } else {
+      for (auto _ : state) sum += co_await runtime::SubmitTo(1, one);
+    }
     benchmark::DoNotOptimize(sum);
   });
   state.SetItemsProcessed(state.iterations());
 }
 
-// SpawnOn + await, target shard busy polling (never parks).
+// SubmitTo + await, target shard busy polling (never parks).
 void BM_SubmitToRoundTripSpinning(benchmark::State& state) {
-  RoundTrips(state, 1s);
+  RoundTrips(state, 1s, false);
 }
 BENCHMARK(BM_SubmitToRoundTripSpinning)->UseRealTime();
 
-// SpawnOn + await, target parked between requests (no idle spin).
+// SubmitTo + await, both shards parked between requests (no idle spin).
 void BM_SubmitToRoundTripParked(benchmark::State& state) {
-  RoundTrips(state, 0ns);
+  RoundTrips(state, 0ns, false);
 }
 BENCHMARK(BM_SubmitToRoundTripParked)->UseRealTime();
+
+// SpawnOn (cancellable, atomic join state) + await, target spinning.
+void BM_SpawnOnRoundTripSpinning(benchmark::State& state) {
+  RoundTrips(state, 1s, true);
+}
+BENCHMARK(BM_SpawnOnRoundTripSpinning)->UseRealTime();
 
 // Every shard sends to every other shard; items = messages delivered.
 void BM_MeshAllToAll(benchmark::State& state) {
