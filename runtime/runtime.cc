@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -194,6 +195,8 @@ absl::Status Runtime::RunRoot(mesh::Message start) {
     cv_.wait(lock, [this] { return shards_started_ == shards_.size(); });
     start_error = start_error_;
   }
+  std::thread watchdog;
+  if (start_error.ok()) watchdog = std::thread([this] { Watchdog(); });
   if (start_error.ok()) {
     Post(0, std::move(start));
     bool stop_requested = false;
@@ -227,9 +230,28 @@ absl::Status Runtime::RunRoot(mesh::Message start) {
   ShutdownShards();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
+  if (watchdog.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      watchdog_stop_ = true;
+    }
+    cv_.notify_all();
+    watchdog.join();
+  }
   if (options_.handle_signals_)
     pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   return start_error;
+}
+
+void Runtime::Watchdog() {
+  const Duration period =
+      std::max<Duration>(options_.shard_options_.stall_threshold / 2,
+                         std::chrono::milliseconds(1));
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!cv_.wait_for(lock, period, [this] { return watchdog_stop_; })) {
+    const TimePoint now = std::chrono::steady_clock::now();
+    for (auto& s : shards_) s->WatchForStall(now);
+  }
 }
 
 void Runtime::RequestStop() {

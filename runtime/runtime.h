@@ -137,6 +137,8 @@ class Runtime {
   void ShardQuiesced(uint32_t id);               // on shard `id`
   void ShutdownShards();
   void ShardMain(uint32_t id);
+  // The stall watchdog: samples every shard each stall_threshold / 2.
+  void Watchdog();
 
   const Builder options_;
   std::vector<int> cpus_;
@@ -154,6 +156,7 @@ class Runtime {
   std::mutex mu_;
   std::condition_variable cv_;
   bool root_done_ = false;       // guarded by mu_
+  bool watchdog_stop_ = false;   // guarded by mu_
   uint32_t shards_started_ = 0;  // guarded by mu_
   absl::Status start_error_;     // guarded by mu_
 };

@@ -50,7 +50,6 @@ Shard::Shard(Runtime* runtime, uint32_t id, mesh::Mesh* mesh, Clock* clock,
       clock_(clock),
       parker_(std::move(parker)),
       options_(options),
-      stall_ticks_(internal::CycleClock::ToTicks(options.stall_threshold)),
       run_queue_(options.run_queue_capacity) {
   mesh_->SetWaker(id_, parker_.get());
 }
@@ -136,9 +135,6 @@ void Shard::Run() {
 
 void Shard::RunTasks() {
   size_t n = 0;
-  // One counter read per resume: each resume's end is the next one's start
-  // (the queue pop between them is a few nanoseconds).
-  uint64_t start = internal::CycleClock::Now();
   while (n < options_.task_budget && !run_queue_.empty()) {
     const Waiter w = run_queue_.Pop();
     internal::SetCurrentTask(w.task);
@@ -147,31 +143,61 @@ void Shard::RunTasks() {
     const char* name = w.task != nullptr ? w.task->name : "";
     const SourceLocation where =
         w.task != nullptr ? w.task->spawned_at : SourceLocation();
-#endif
-    w.handle.resume();
-    const uint64_t end = internal::CycleClock::Now();
-    const uint64_t ran = end - start;
-    start = end;
-    ++n;
-    if (ran > stall_ticks_) {
-      ++stalls_;
-      const Duration d = internal::CycleClock::ToDuration(ran);
-#if VELOQ_TASK_DEBUG
-      spdlog::warn(
-          "shard {}: stall: task '{}' spawned at {}:{} ran {:.2f} ms without "
-          "yielding (threshold {:.2f} ms)",
-          id_, name, where.file_name(), where.line(), ToMillis(d),
-          ToMillis(options_.stall_threshold));
 #else
-      spdlog::warn(
-          "shard {}: stall: a task ran {:.2f} ms without yielding (threshold "
-          "{:.2f} ms; build without NDEBUG for task names)",
-          id_, ToMillis(d), ToMillis(options_.stall_threshold));
+    const char* name = "";
+    const SourceLocation where;
 #endif
+    const uint64_t seq = seq_ + 1;  // odd: inside a resume
+    watch_.resume_seq.store(seq, std::memory_order_relaxed);
+    w.handle.resume();
+    seq_ = seq + 1;
+    watch_.resume_seq.store(seq_, std::memory_order_relaxed);
+    if (watch_.stall_seq.load(std::memory_order_acquire) == seq) {
+      ReportStall(w.task, name, where);
     }
+    ++n;
   }
   internal::SetCurrentTask(nullptr);
   tasks_run_ += n;
+}
+
+void Shard::WatchForStall(TimePoint now) {
+  const uint64_t seq = watch_.resume_seq.load(std::memory_order_relaxed);
+  if ((seq & 1) == 0 || seq != watch_.watch_seq) {
+    // Between resumes, or in a different resume than last time.
+    watch_.watch_seq = seq;
+    watch_.watch_since = now;
+    return;
+  }
+  if (now - watch_.watch_since < options_.stall_threshold) return;
+  if (watch_.stall_seq.load(std::memory_order_relaxed) == seq) return;
+  watch_.stall_since_ns.store(watch_.watch_since.time_since_epoch().count(),
+                              std::memory_order_relaxed);
+  watch_.stall_seq.store(seq, std::memory_order_release);
+}
+
+void Shard::ReportStall(const internal::TaskHeader*, const char* name,
+                        SourceLocation where) {
+  ++stalls_;
+  const TimePoint since(
+      Duration(watch_.stall_since_ns.load(std::memory_order_relaxed)));
+  // The watchdog first saw this resume at `since`; it started up to half a
+  // threshold earlier, so this is a lower bound.
+  const Duration d = std::chrono::steady_clock::now() - since;
+#if VELOQ_TASK_DEBUG
+  spdlog::warn(
+      "shard {}: stall: task '{}' spawned at {}:{} ran at least {:.2f} ms "
+      "without yielding (threshold {:.2f} ms)",
+      id_, name, where.file_name(), where.line(), ToMillis(d),
+      ToMillis(options_.stall_threshold));
+#else
+  (void)name;
+  (void)where;
+  spdlog::warn(
+      "shard {}: stall: a task ran at least {:.2f} ms without yielding "
+      "(threshold {:.2f} ms; build without NDEBUG for task names)",
+      id_, ToMillis(d), ToMillis(options_.stall_threshold));
+#endif
 }
 
 bool Shard::SpinForWork() {

@@ -104,6 +104,12 @@ class Shard {
 
   ShardStats stats() const;
 
+  // Stall watch: called by the runtime's watchdog thread every
+  // stall_threshold / 2. If the shard has been inside the same resume since
+  // the previous call and for at least the threshold, flags it; the shard
+  // logs the stall when that resume returns. Thread-safe (watchdog only).
+  void WatchForStall(TimePoint now);
+
   // Whether the runtime is shutting down (new tasks start cancelled).
   bool stopping() const { return stop_requested_; }
 
@@ -130,6 +136,8 @@ class Shard {
   void StopStep();
   void DestroyRemainingTasks();
   void PublishStats();
+  void ReportStall(const internal::TaskHeader* task, const char* name,
+                   SourceLocation where);
 
   // Messages the runtime posts to every shard (through the alien inbox).
   void RequestStop() { stop_requested_ = true; }
@@ -160,7 +168,6 @@ class Shard {
   Clock* const clock_;
   const std::unique_ptr<Parker> parker_;
   const ShardOptions options_;
-  const uint64_t stall_ticks_;
 
   internal::FrameAllocator frames_;
   RunQueue run_queue_;
@@ -183,6 +190,19 @@ class Shard {
   uint64_t spawned_ = 0;
 
   std::atomic<uint32_t> load_{0};
+
+  // Stall detection without timing each resume: the shard bumps resume_seq_
+  // around every resume (odd while inside one); the watchdog samples it.
+  // resume_seq_ is written only by the shard; the watch_* fields only by
+  // the watchdog, except that the shard reads stall_seq_ after each resume.
+  uint64_t seq_ = 0;  // the shard's copy of resume_seq_
+  struct alignas(64) StallWatch {
+    std::atomic<uint64_t> resume_seq{0};
+    std::atomic<uint64_t> stall_seq{0};      // flagged resume
+    std::atomic<int64_t> stall_since_ns{0};  // when the watchdog saw it
+    uint64_t watch_seq = 0;                  // watchdog only
+    TimePoint watch_since;                   // watchdog only
+  } watch_;
   struct alignas(64) PublishedStats {
     std::atomic<uint64_t> tasks_run{0}, ticks{0}, parks{0}, stalls{0},
         live_tasks{0}, run_queue{0}, timers{0}, spawned{0};
