@@ -25,6 +25,11 @@ class Parker : public mesh::Waker {
   // Processes up to `budget` ready completions without blocking; returns how
   // many. The shard calls it once per tick.
   virtual size_t Poll(size_t budget) { return 0; }
+
+  // Called once on the owning shard after its last task is gone and before
+  // the shard's thread exits: the driver cancels and drains what is still
+  // in flight (on its own thread, as SINGLE_ISSUER requires).
+  virtual void Shutdown() {}
 };
 
 // A Parker over an eventfd: Wake writes it, Park polls it. Level-triggered:

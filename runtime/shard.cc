@@ -128,6 +128,7 @@ void Shard::Run() {
     if (run_queue_.empty() && !exit_) Idle();
   }
   DestroyRemainingTasks();
+  parker_->Shutdown();
   mesh_->Flush(id_);
   PublishStats();
   tls_shard = nullptr;

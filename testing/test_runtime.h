@@ -24,6 +24,8 @@ struct TestRuntimeOptions {
   std::chrono::milliseconds shutdown_grace{std::chrono::seconds(2)};
   runtime::Duration stall_threshold = std::chrono::milliseconds(100);
   size_t blocking_threads = 2;
+  // The shards' Parkers (I/O drivers); empty: the runtime's default.
+  runtime::Runtime::ParkerFactory parkers;
 };
 
 namespace internal {
@@ -65,6 +67,7 @@ auto RunOnRuntime(TestRuntimeOptions options, F&& body)
                 .ShutdownGrace(options.shutdown_grace)
                 .StallThreshold(options.stall_threshold)
                 .BlockingThreads(options.blocking_threads)
+                .Parkers(options.parkers)
                 .Build();
   if (!rt.ok()) return R(rt.status());
   internal::Watchdog watchdog(rt->get(), options.deadline);
