@@ -18,6 +18,8 @@ namespace {
 // handles never have these values (their generation field is small).
 constexpr uint64_t kWakeTag = ~uint64_t{0};
 constexpr uint64_t kCancelTag = ~uint64_t{0} - 1;
+// user_data of an op's linked timeout (its CQE is informational only).
+constexpr uint64_t kLinkTimeoutTag = ~uint64_t{0} - 2;
 
 }  // namespace
 
@@ -164,15 +166,36 @@ void UringDriver::Prep(io_uring_sqe* sqe, internal::OpSlot& slot) {
   }
 }
 
-void UringDriver::Enqueue(Handle h) {
-  if (backlog_.empty()) {
-    if (io_uring_sqe* sqe = GetSqe()) {
-      Prep(sqe, *ops_.Get(h));
-      io_uring_sqe_set_data64(sqe, h.Pack());
-      ++pending_sqes_;
-      return;
-    }
+bool UringDriver::PrepAndLink(Handle h, internal::OpSlot& slot) {
+  // An op with a deadline needs two adjacent SQEs in one submission (the op
+  // with IOSQE_IO_LINK, then its timeout); make room for both first.
+  const unsigned need = slot.has_deadline ? 2 : 1;
+  if (io_uring_sq_space_left(&ring_) < need) {
+    const int n = io_uring_submit(&ring_);
+    if (n > 0) submitted_ += static_cast<uint64_t>(n);
+    pending_sqes_ = 0;
+    if (io_uring_sq_space_left(&ring_) < need) return false;
   }
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  Prep(sqe, slot);
+  io_uring_sqe_set_data64(sqe, h.Pack());
+  ++pending_sqes_;
+  if (slot.has_deadline) {
+    sqe->flags |= IOSQE_IO_LINK;
+    const auto left = slot.deadline - std::chrono::steady_clock::now();
+    const int64_t ns = left.count() > 0 ? left.count() : 0;
+    slot.ts.tv_sec = ns / 1'000'000'000;
+    slot.ts.tv_nsec = ns % 1'000'000'000;
+    io_uring_sqe* t = io_uring_get_sqe(&ring_);
+    io_uring_prep_link_timeout(t, &slot.ts, 0);
+    io_uring_sqe_set_data64(t, kLinkTimeoutTag);
+    ++pending_sqes_;
+  }
+  return true;
+}
+
+void UringDriver::Enqueue(Handle h) {
+  if (backlog_.empty() && PrepAndLink(h, *ops_.Get(h))) return;
   backlog_.push_back(h);
 }
 
@@ -190,11 +213,7 @@ void UringDriver::FlushBacklog() {
       ops_.Remove(h);
       continue;
     }
-    io_uring_sqe* sqe = GetSqe();
-    if (sqe == nullptr) return;
-    Prep(sqe, *slot);
-    io_uring_sqe_set_data64(sqe, h.Pack());
-    ++pending_sqes_;
+    if (!PrepAndLink(h, *slot)) return;
     backlog_.pop_front();
   }
   // Admit ops that waited for backlog space.
@@ -228,12 +247,19 @@ void UringDriver::Reap(size_t budget, size_t* reaped) {
         if (!destroying_) ArmWake();
         continue;
       }
-      if (tag == kCancelTag) continue;
+      if (tag == kCancelTag || tag == kLinkTimeoutTag) continue;
       const Handle h = Handle::Unpack(tag);
       internal::OpSlot* slot = ops_.Get(h);
       if (slot == nullptr) continue;  // a stale completion: ignored
       ++completed_;
       slot->res = cqes[i]->res;
+      // A linked timeout cancels the op: report that as a timeout, unless
+      // the task itself asked for the cancellation.
+      if (slot->res == -ECANCELED && slot->has_deadline &&
+          !slot->user_cancelled &&
+          std::chrono::steady_clock::now() >= slot->deadline) {
+        slot->res = -ETIMEDOUT;
+      }
       slot->cqe_flags = cqes[i]->flags;
       slot->done = true;
       if (slot->orphaned) {
@@ -296,6 +322,11 @@ void UringDriver::Op::Start() {
   slot.buffer = std::move(buffer_);  // the op owns it until its CQE
   slot.ts.tv_sec = timeout_ns_ / 1'000'000'000;
   slot.ts.tv_nsec = timeout_ns_ % 1'000'000'000;
+  if (deadline_ns_ >= 0 && kind_ != Kind::kTimeout) {
+    slot.has_deadline = true;
+    slot.deadline =
+        std::chrono::steady_clock::now() + runtime::Duration(deadline_ns_);
+  }
   slot.waiter = waiter_;
   d.Enqueue(handle_);
 }
@@ -337,7 +368,12 @@ void UringDriver::Op::Cancelled() {
     runtime::internal::ScheduleLocal(waiter_);
     return;
   }
-  if (started_) d.SubmitCancel(handle_);
+  if (started_) {
+    if (internal::OpSlot* slot = d.ops_.Get(handle_)) {
+      slot->user_cancelled = true;
+    }
+    d.SubmitCancel(handle_);
+  }
 }
 
 UringDriver::Op::~Op() {

@@ -60,7 +60,10 @@ struct OpSlot {
   bool done = false;
   bool orphaned = false;
   std::vector<char> buffer;        // owned by the op until its CQE
-  struct __kernel_timespec ts {};  // for timeout ops: must stay put
+  struct __kernel_timespec ts {};  // timeout / linked-timeout: must stay put
+  runtime::TimePoint deadline{};   // per-op deadline (linked timeout)
+  bool has_deadline = false;
+  bool user_cancelled = false;  // cancelled by its task, not the deadline
 };
 
 }  // namespace internal
@@ -123,6 +126,14 @@ class UringDriver final : public runtime::Parker {
     // The op's buffer, back from the kernel (after co_await).
     std::vector<char> TakeBuffer() { return std::move(buffer_); }
 
+    // Gives the op a deadline (an io_uring linked timeout): if it has not
+    // completed `d` after submission, the kernel cancels it and the op
+    // yields -ETIMEDOUT. Call before co_await.
+    Op& Deadline(runtime::Duration d) {
+      deadline_ns_ = d.count();
+      return *this;
+    }
+
    private:
     friend class UringDriver;
     using Kind = internal::OpSlot::Kind;
@@ -143,6 +154,7 @@ class UringDriver final : public runtime::Parker {
     const int fd_;
     const uint64_t offset_;
     const int64_t timeout_ns_;
+    int64_t deadline_ns_ = -1;
     std::vector<char> buffer_;
     runtime::Waiter waiter_;
     Handle handle_{};
@@ -181,6 +193,9 @@ class UringDriver final : public runtime::Parker {
   // kernel still has no room (the caller then uses the backlog).
   io_uring_sqe* GetSqe();
   static void Prep(io_uring_sqe* sqe, internal::OpSlot& slot);
+  // Fills the SQE(s) for slot `h` (and its linked timeout); false if the SQ
+  // has no room even after a submit.
+  bool PrepAndLink(Handle h, internal::OpSlot& slot);
   // Puts slot `h` into an SQE, or at the end of the backlog.
   void Enqueue(Handle h);
   void SubmitCancel(Handle h);

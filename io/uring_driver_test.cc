@@ -229,3 +229,43 @@ TEST(UringDriverTest, ParksInTheRingAndWakesForMeshMessages) {
 
 }  // namespace
 }  // namespace veloq::io
+
+namespace veloq::io {
+namespace {
+
+TEST(UringDriverTest, PerOpDeadlineTimesOutAStuckRead) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  auto r = RunOnRuntime(WithDriver(), [p]() -> Task<int> {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto op = UringDriver::Current()->Read(p[0], std::vector<char>(8), ~0ull);
+    op.Deadline(10ms);
+    Result res = co_await op;
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 10ms);
+    EXPECT_EQ(op.TakeBuffer().size(), 8u);
+    co_return res.error();
+  });
+  close(p[0]);
+  close(p[1]);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, ETIMEDOUT);
+}
+
+TEST(UringDriverTest, DeadlineDoesNotFireForAFastOp) {
+  auto r = RunOnRuntime(WithDriver(), []() -> Task<int> {
+    int ok = 0;
+    for (int i = 0; i < 50; ++i) {
+      auto op = UringDriver::Current()->Nop();
+      op.Deadline(1s);
+      Result res = co_await op;
+      ok += res.ok() ? 1 : 0;
+    }
+    (void)co_await runtime::Sleep(5ms);  // stray timeout CQEs are ignored
+    co_return ok;
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, 50);
+}
+
+}  // namespace
+}  // namespace veloq::io
