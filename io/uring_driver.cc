@@ -30,17 +30,14 @@ std::string UringFeatures::ToString() const {
                       absl::Hex(kernel_features));
 }
 
-thread_local UringDriver* tls_driver = nullptr;
-
-UringDriver* UringDriver::Current() { return tls_driver; }
+std::string UringDriver::Describe() const { return features_.ToString(); }
 
 absl::StatusOr<std::unique_ptr<UringDriver>> UringDriver::Create(
     const DriverOptions& options) {
   std::unique_ptr<UringDriver> d(new UringDriver());
   absl::Status s = d->Init(options);
   if (!s.ok()) return s;
-  tls_driver = d.get();
-  spdlog::info("driver: {}", d->features_.ToString());
+  d->MakeCurrent();
   return d;
 }
 
@@ -86,7 +83,6 @@ absl::Status UringDriver::Init(const DriverOptions& options) {
 }
 
 UringDriver::~UringDriver() {
-  if (tls_driver == this) tls_driver = nullptr;
   if (!ring_ready_) return;
   Shutdown();
   io_uring_queue_exit(&ring_);
@@ -161,7 +157,8 @@ void UringDriver::Prep(io_uring_sqe* sqe, internal::OpSlot& slot) {
                           slot.offset);
       break;
     case Kind::kTimeout:
-      io_uring_prep_timeout(sqe, &slot.ts, 0, 0);
+      io_uring_prep_timeout(
+          sqe, reinterpret_cast<__kernel_timespec*>(slot.backend_data), 0, 0);
       break;
   }
 }
@@ -184,19 +181,34 @@ bool UringDriver::PrepAndLink(Handle h, internal::OpSlot& slot) {
     sqe->flags |= IOSQE_IO_LINK;
     const auto left = slot.deadline - std::chrono::steady_clock::now();
     const int64_t ns = left.count() > 0 ? left.count() : 0;
-    slot.ts.tv_sec = ns / 1'000'000'000;
-    slot.ts.tv_nsec = ns % 1'000'000'000;
+    // The timespec must stay put until the SQE is consumed: the slot is
+    // stable. (A deadline is never set on a kTimeout op, so backend_data is
+    // free.)
+    auto* ts = reinterpret_cast<__kernel_timespec*>(slot.backend_data);
+    ts->tv_sec = ns / 1'000'000'000;
+    ts->tv_nsec = ns % 1'000'000'000;
     io_uring_sqe* t = io_uring_get_sqe(&ring_);
-    io_uring_prep_link_timeout(t, &slot.ts, 0);
+    io_uring_prep_link_timeout(t, ts, 0);
     io_uring_sqe_set_data64(t, kLinkTimeoutTag);
     ++pending_sqes_;
   }
   return true;
 }
 
-void UringDriver::Enqueue(Handle h) {
-  if (backlog_.empty() && PrepAndLink(h, *ops_.Get(h))) return;
+void UringDriver::StartOp(Handle h, internal::OpSlot& slot) {
+  if (slot.kind == internal::OpSlot::Kind::kTimeout) {
+    const int64_t ns = slot.timeout_ns;
+    auto* ts = reinterpret_cast<__kernel_timespec*>(slot.backend_data);
+    ts->tv_sec = ns / 1'000'000'000;
+    ts->tv_nsec = ns % 1'000'000'000;
+  }
+  if (backlog_.empty() && PrepAndLink(h, slot)) return;
   backlog_.push_back(h);
+}
+
+void UringDriver::CancelOp(Handle h, internal::OpSlot& slot) {
+  (void)slot;
+  SubmitCancel(h);
 }
 
 void UringDriver::FlushBacklog() {
@@ -208,21 +220,15 @@ void UringDriver::FlushBacklog() {
       continue;
     }
     if (slot->orphaned) {
-      // Never reached the kernel: nothing can write into it; free it now.
+      // Never reached the kernel: nothing can write into it; finish it now.
       backlog_.pop_front();
-      ops_.Remove(h);
+      Complete(h, -ECANCELED);
       continue;
     }
     if (!PrepAndLink(h, *slot)) return;
     backlog_.pop_front();
   }
-  // Admit ops that waited for backlog space.
-  while (!waiting_.empty() && backlog_.size() < options_.backlog_limit) {
-    Op* op = waiting_.front();
-    waiting_.pop_front();
-    op->waiting_ = false;
-    op->Start();
-  }
+  AdmitWaiting();
 }
 
 void UringDriver::SubmitCancel(Handle h) {
@@ -248,25 +254,8 @@ void UringDriver::Reap(size_t budget, size_t* reaped) {
         continue;
       }
       if (tag == kCancelTag || tag == kLinkTimeoutTag) continue;
-      const Handle h = Handle::Unpack(tag);
-      internal::OpSlot* slot = ops_.Get(h);
-      if (slot == nullptr) continue;  // a stale completion: ignored
-      ++completed_;
-      slot->res = cqes[i]->res;
-      // A linked timeout cancels the op: report that as a timeout, unless
-      // the task itself asked for the cancellation.
-      if (slot->res == -ECANCELED && slot->has_deadline &&
-          !slot->user_cancelled &&
-          std::chrono::steady_clock::now() >= slot->deadline) {
-        slot->res = -ETIMEDOUT;
-      }
-      slot->cqe_flags = cqes[i]->flags;
-      slot->done = true;
-      if (slot->orphaned) {
-        ops_.Remove(h);  // the buffer is safe to free now
-      } else {
-        runtime::internal::ScheduleLocal(slot->waiter);
-      }
+      // Stale completions (a recycled slot) are ignored by Complete.
+      Complete(Handle::Unpack(tag), cqes[i]->res, cqes[i]->flags);
     }
     io_uring_cq_advance(&ring_, n);
     *reaped += n;
@@ -310,91 +299,5 @@ void UringDriver::Park(std::optional<runtime::TimePoint> deadline) {
 }
 
 // ---- Ops ----
-
-void UringDriver::Op::Start() {
-  UringDriver& d = *driver_;
-  handle_ = d.ops_.Insert();
-  started_ = true;
-  internal::OpSlot& slot = *d.ops_.Get(handle_);
-  slot.kind = kind_;
-  slot.fd = fd_;
-  slot.offset = offset_;
-  slot.buffer = std::move(buffer_);  // the op owns it until its CQE
-  slot.ts.tv_sec = timeout_ns_ / 1'000'000'000;
-  slot.ts.tv_nsec = timeout_ns_ % 1'000'000'000;
-  if (deadline_ns_ >= 0 && kind_ != Kind::kTimeout) {
-    slot.has_deadline = true;
-    slot.deadline =
-        std::chrono::steady_clock::now() + runtime::Duration(deadline_ns_);
-  }
-  slot.waiter = waiter_;
-  d.Enqueue(handle_);
-}
-
-bool UringDriver::Op::await_suspend(std::coroutine_handle<> h) {
-  if (!Arm()) {
-    cancelled_early_ = true;
-    return false;
-  }
-  waiter_ = runtime::Waiter{h, runtime::internal::CurrentTask()};
-  UringDriver& d = *driver_;
-  if (d.backlog_.size() >= d.options_.backlog_limit) {
-    waiting_ = true;  // backpressure: no slot until the backlog drains
-    d.waiting_.push_back(this);
-    return true;
-  }
-  Start();
-  return true;
-}
-
-Result UringDriver::Op::await_resume() {
-  Disarm();
-  if (cancelled_early_) return Result(-ECANCELED);
-  internal::OpSlot& slot = *driver_->ops_.Get(handle_);
-  const Result r(slot.res);
-  buffer_ = std::move(slot.buffer);
-  driver_->ops_.Remove(handle_);
-  started_ = false;
-  return r;
-}
-
-void UringDriver::Op::Cancelled() {
-  UringDriver& d = *driver_;
-  if (waiting_) {
-    // Never got a slot: complete it here with -ECANCELED.
-    waiting_ = false;
-    d.waiting_.erase(std::find(d.waiting_.begin(), d.waiting_.end(), this));
-    cancelled_early_ = true;
-    runtime::internal::ScheduleLocal(waiter_);
-    return;
-  }
-  if (started_) {
-    if (internal::OpSlot* slot = d.ops_.Get(handle_)) {
-      slot->user_cancelled = true;
-    }
-    d.SubmitCancel(handle_);
-  }
-}
-
-UringDriver::Op::~Op() {
-  UringDriver& d = *driver_;
-  if (waiting_) {
-    d.waiting_.erase(std::find(d.waiting_.begin(), d.waiting_.end(), this));
-    return;
-  }
-  if (!started_) return;
-  internal::OpSlot* slot = d.ops_.Get(handle_);
-  if (slot == nullptr) return;
-  if (slot->done) {
-    d.ops_.Remove(handle_);
-    return;
-  }
-  // The frame is going away with the op in flight (shutdown): orphan it.
-  // The slot keeps the buffer until the kernel's CQE says it is done with
-  // it; cancel so that happens soon.
-  slot->orphaned = true;
-  slot->waiter = {};
-  d.SubmitCancel(handle_);
-}
 
 }  // namespace veloq::io

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "io/uring_driver.h"
+#include "io/driver.h"
 #include "runtime/runtime.h"
 #include "runtime/spawn.h"
 #include "runtime/task.h"
@@ -58,14 +58,14 @@ void BM_DriverNop(benchmark::State& state) {
            .Shards(1)
            .Parkers([](uint32_t)
                         -> absl::StatusOr<std::unique_ptr<runtime::Parker>> {
-             auto d = io::UringDriver::Create();
+             auto d = io::Driver::Create();
              if (!d.ok()) return d.status();
              return std::unique_ptr<runtime::Parker>(std::move(*d));
            })
            .Build();
   (void)rt->Run([&state]() -> runtime::Task<void> {
-    io::UringDriver* d = io::UringDriver::Current();
-    auto one = [](io::UringDriver* d) -> runtime::Task<int> {
+    io::Driver* d = io::Driver::Current();
+    auto one = [](io::Driver* d) -> runtime::Task<int> {
       io::Result r = co_await d->Nop();
       co_return r.raw();
     };
@@ -89,13 +89,13 @@ void BM_DriverNopSerial(benchmark::State& state) {
            .Shards(1)
            .Parkers([](uint32_t)
                         -> absl::StatusOr<std::unique_ptr<runtime::Parker>> {
-             auto d = io::UringDriver::Create();
+             auto d = io::Driver::Create();
              if (!d.ok()) return d.status();
              return std::unique_ptr<runtime::Parker>(std::move(*d));
            })
            .Build();
   (void)rt->Run([&state]() -> runtime::Task<void> {
-    io::UringDriver* d = io::UringDriver::Current();
+    io::Driver* d = io::Driver::Current();
     for (auto _ : state) benchmark::DoNotOptimize((co_await d->Nop()).raw());
   });
   state.SetItemsProcessed(state.iterations());

@@ -5,7 +5,7 @@
 #include <new>
 
 #include "gtest/gtest.h"
-#include "io/uring_driver.h"
+#include "io/driver.h"
 #include "runtime/task.h"
 #include "testing/test_runtime.h"
 
@@ -24,16 +24,16 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 namespace veloq::io {
 namespace {
 
-TEST(UringDriverAllocTest, WarmOpsDoNotAllocate) {
+TEST(DriverAllocTest, WarmOpsDoNotAllocate) {
   veloq::testing::TestRuntimeOptions o;
   o.shards = 1;
   o.parkers = [](uint32_t) -> absl::StatusOr<std::unique_ptr<runtime::Parker>> {
-    auto d = UringDriver::Create();
+    auto d = Driver::Create();
     if (!d.ok()) return d.status();
     return std::unique_ptr<runtime::Parker>(std::move(*d));
   };
   auto r = veloq::testing::RunOnRuntime(o, []() -> runtime::Task<uint64_t> {
-    UringDriver* d = UringDriver::Current();
+    Driver* d = Driver::Current();
     for (int i = 0; i < 100; ++i) (void)co_await d->Nop();  // warm up
     const uint64_t before = g_news.load();
     for (int i = 0; i < 1000; ++i) (void)co_await d->Nop();

@@ -1,4 +1,4 @@
-#include "io/uring_driver.h"
+#include "io/driver.h"
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "io/uring_driver.h"
 #include "runtime/remote.h"
 #include "runtime/spawn.h"
 #include "runtime/timer.h"
@@ -25,33 +26,67 @@ using runtime::Task;
 using veloq::testing::RunOnRuntime;
 using veloq::testing::TestRuntimeOptions;
 
-TestRuntimeOptions WithDriver(uint32_t shards = 1, DriverOptions d = {}) {
+TestRuntimeOptions WithDriver(Backend backend, uint32_t shards = 1,
+                              DriverOptions d = {}) {
+  d.backend = backend;
   TestRuntimeOptions o;
   o.shards = shards;
   o.parkers =
       [d](uint32_t) -> absl::StatusOr<std::unique_ptr<runtime::Parker>> {
-    auto driver = UringDriver::Create(d);
+    auto driver = Driver::Create(d);
     if (!driver.ok()) return driver.status();
     return std::unique_ptr<runtime::Parker>(std::move(*driver));
   };
   return o;
 }
 
+// Every driver-level test runs on both backends.
+class DriverTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  TestRuntimeOptions Options(uint32_t shards = 1, DriverOptions d = {}) {
+    return WithDriver(GetParam(), shards, d);
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, DriverTest,
+                         ::testing::Values(Backend::kUring, Backend::kEpoll),
+                         [](const ::testing::TestParamInfo<Backend>& i) {
+                           return i.param == Backend::kUring ? "Uring"
+                                                             : "Epoll";
+                         });
+
 std::vector<char> Bytes(const std::string& s) {
   return std::vector<char>(s.begin(), s.end());
 }
 
-TEST(UringDriverTest, ReportsWhatTheKernelAccepted) {
+TEST(DriverCreateTest, ReportsWhatTheKernelAccepted) {
   auto d = UringDriver::Create();
   ASSERT_TRUE(d.ok()) << d.status();
-  const std::string f = (*d)->features().ToString();
+  const std::string f = (*d)->Describe();
   EXPECT_NE(f.find("single_issuer="), std::string::npos) << f;
-  EXPECT_EQ(UringDriver::Current(), d->get());
+  EXPECT_EQ(Driver::Current(), d->get());
+  EXPECT_STREQ((*d)->backend_name(), "io_uring");
 }
 
-TEST(UringDriverTest, NopRoundTrip) {
-  auto r = RunOnRuntime(WithDriver(), []() -> Task<int> {
-    UringDriver* d = UringDriver::Current();
+TEST(DriverCreateTest, BackendChoiceAndEnvironmentOverride) {
+  DriverOptions o;
+  o.backend = Backend::kEpoll;
+  auto e = Driver::Create(o);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_STREQ((*e)->backend_name(), "epoll");
+  setenv("VELOQ_DRIVER", "epoll", 1);
+  auto forced = Driver::Create(DriverOptions{});
+  unsetenv("VELOQ_DRIVER");
+  ASSERT_TRUE(forced.ok());
+  EXPECT_STREQ((*forced)->backend_name(), "epoll");
+  auto autod = Driver::Create(DriverOptions{});
+  ASSERT_TRUE(autod.ok());
+  EXPECT_STREQ((*autod)->backend_name(), "io_uring");  // this kernel has it
+}
+
+TEST_P(DriverTest, NopRoundTrip) {
+  auto r = RunOnRuntime(Options(), []() -> Task<int> {
+    Driver* d = Driver::Current();
     EXPECT_NE(d, nullptr);
     int sum = 0;
     for (int i = 0; i < 100; ++i) {
@@ -65,13 +100,13 @@ TEST(UringDriverTest, NopRoundTrip) {
   EXPECT_EQ(*r, 100);
 }
 
-TEST(UringDriverTest, WriteThenReadAFile) {
+TEST_P(DriverTest, WriteThenReadAFile) {
   char path[] = "/tmp/veloq_uring_XXXXXX";
   const int fd = mkstemp(path);
   ASSERT_GE(fd, 0);
   unlink(path);
-  auto r = RunOnRuntime(WithDriver(), [fd]() -> Task<std::string> {
-    UringDriver* d = UringDriver::Current();
+  auto r = RunOnRuntime(Options(), [fd]() -> Task<std::string> {
+    Driver* d = Driver::Current();
     auto w = d->Write(fd, Bytes("hello, ring"), 0);
     Result wr = co_await w;
     EXPECT_EQ(wr.value(), 11);
@@ -87,10 +122,9 @@ TEST(UringDriverTest, WriteThenReadAFile) {
   EXPECT_EQ(*r, "ring");
 }
 
-TEST(UringDriverTest, ErrorsComeBackAsNegativeErrno) {
-  auto r = RunOnRuntime(WithDriver(), []() -> Task<int> {
-    Result res =
-        co_await UringDriver::Current()->Read(-1, std::vector<char>(8), 0);
+TEST_P(DriverTest, ErrorsComeBackAsNegativeErrno) {
+  auto r = RunOnRuntime(Options(), []() -> Task<int> {
+    Result res = co_await Driver::Current()->Read(-1, std::vector<char>(8), 0);
     EXPECT_FALSE(res.ok());
     EXPECT_EQ(res.status().code(), absl::StatusCode::kFailedPrecondition);
     co_return res.error();
@@ -99,19 +133,20 @@ TEST(UringDriverTest, ErrorsComeBackAsNegativeErrno) {
   EXPECT_EQ(*r, EBADF);
 }
 
-TEST(UringDriverTest, PipeReadCompletesWhenAnotherTaskWrites) {
+TEST_P(DriverTest, PipeReadCompletesWhenAnotherTaskWrites) {
   int p[2];
   ASSERT_EQ(pipe(p), 0);
-  auto r = RunOnRuntime(WithDriver(), [p]() -> Task<std::string> {
-    UringDriver* d = UringDriver::Current();
+  auto r = RunOnRuntime(Options(), [p]() -> Task<std::string> {
+    Driver* d = Driver::Current();
     auto reader = Spawn([](int fd) -> Task<std::string> {
-      auto op = UringDriver::Current()->Read(fd, std::vector<char>(16), ~0ull);
+      auto op =
+          Driver::Current()->Read(fd, std::vector<char>(16), Driver::kNoOffset);
       Result res = co_await op;
       std::vector<char> b = op.TakeBuffer();
       co_return std::string(b.data(), res.ok() ? res.value() : 0);
     }(p[0]));
     (void)co_await runtime::Sleep(5ms);  // the reader is parked in the kernel
-    (void)co_await d->Write(p[1], Bytes("ping"), ~0ull);
+    (void)co_await d->Write(p[1], Bytes("ping"), Driver::kNoOffset);
     co_return co_await reader;
   });
   close(p[0]);
@@ -120,10 +155,10 @@ TEST(UringDriverTest, PipeReadCompletesWhenAnotherTaskWrites) {
   EXPECT_EQ(*r, "ping");
 }
 
-TEST(UringDriverTest, TimeoutOp) {
-  auto r = RunOnRuntime(WithDriver(), []() -> Task<int> {
+TEST_P(DriverTest, TimeoutOp) {
+  auto r = RunOnRuntime(Options(), []() -> Task<int> {
     const auto t0 = std::chrono::steady_clock::now();
-    Result res = co_await UringDriver::Current()->Timeout(10ms);
+    Result res = co_await Driver::Current()->Timeout(10ms);
     EXPECT_GE(std::chrono::steady_clock::now() - t0, 10ms);
     co_return res.error();
   });
@@ -131,12 +166,13 @@ TEST(UringDriverTest, TimeoutOp) {
   EXPECT_EQ(*r, ETIME);
 }
 
-TEST(UringDriverTest, CancellingTheTaskCancelsTheOpInTheKernel) {
+TEST_P(DriverTest, CancellingTheTaskCancelsTheOpInTheKernel) {
   int p[2];
   ASSERT_EQ(pipe(p), 0);
-  auto r = RunOnRuntime(WithDriver(), [p]() -> Task<int> {
+  auto r = RunOnRuntime(Options(), [p]() -> Task<int> {
     auto reader = Spawn([](int fd) -> Task<int> {
-      auto op = UringDriver::Current()->Read(fd, std::vector<char>(16), ~0ull);
+      auto op =
+          Driver::Current()->Read(fd, std::vector<char>(16), Driver::kNoOffset);
       Result res = co_await op;
       EXPECT_EQ(op.TakeBuffer().size(), 16u);  // back, intact
       co_return res.error();
@@ -152,12 +188,13 @@ TEST(UringDriverTest, CancellingTheTaskCancelsTheOpInTheKernel) {
 }
 
 Task<void> ReadOnce(int fd, bool* finished) {
-  auto op = UringDriver::Current()->Read(fd, std::vector<char>(4096), ~0ull);
+  auto op =
+      Driver::Current()->Read(fd, std::vector<char>(4096), Driver::kNoOffset);
   (void)co_await op;
   *finished = true;
 }
 
-TEST(UringDriverTest, DestroyingAFrameWithAnOpInFlightOrphansTheOp) {
+TEST_P(DriverTest, DestroyingAFrameWithAnOpInFlightOrphansTheOp) {
   // The frame that awaits a read is destroyed while the read is in the
   // kernel (what shutdown does to a task that ignores cancellation). The op
   // is orphaned: its slot keeps the buffer, the read is cancelled, and the
@@ -165,8 +202,8 @@ TEST(UringDriverTest, DestroyingAFrameWithAnOpInFlightOrphansTheOp) {
   // destroyed frame would fail the test.
   int p[2];
   ASSERT_EQ(pipe(p), 0);
-  auto r = RunOnRuntime(WithDriver(), [p]() -> Task<size_t> {
-    UringDriver* d = UringDriver::Current();
+  auto r = RunOnRuntime(Options(), [p]() -> Task<size_t> {
+    Driver* d = Driver::Current();
     bool finished = false;
     auto frame = ReadOnce(p[0], &finished).Release();
     frame.resume();  // runs until it is suspended in the read
@@ -184,15 +221,15 @@ TEST(UringDriverTest, DestroyingAFrameWithAnOpInFlightOrphansTheOp) {
   EXPECT_EQ(*r, 0u);
 }
 
-TEST(UringDriverTest, SqFullGoesToTheBacklogAndNothingIsLost) {
+TEST_P(DriverTest, SqFullGoesToTheBacklogAndNothingIsLost) {
   DriverOptions d;
   d.entries = 4;
   d.backlog_limit = 8;
-  auto r = RunOnRuntime(WithDriver(1, d), []() -> Task<int> {
+  auto r = RunOnRuntime(Options(1, d), []() -> Task<int> {
     std::vector<JoinHandle<int>> hs;
     for (int i = 0; i < 200; ++i) {
       hs.push_back(Spawn([]() -> Task<int> {
-        Result res = co_await UringDriver::Current()->Nop();
+        Result res = co_await Driver::Current()->Nop();
         co_return res.ok() ? 1 : 0;
       }()));
     }
@@ -211,8 +248,8 @@ double CpuSeconds() {
          (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-TEST(UringDriverTest, ParksInTheRingAndWakesForMeshMessages) {
-  auto r = RunOnRuntime(WithDriver(2), []() -> Task<double> {
+TEST_P(DriverTest, ParksInTheRingAndWakesForMeshMessages) {
+  auto r = RunOnRuntime(Options(2), []() -> Task<double> {
     int sum = 0;
     for (int i = 0; i < 20; ++i) {
       (void)co_await runtime::Sleep(1ms);  // both shards park in io_uring
@@ -233,12 +270,13 @@ TEST(UringDriverTest, ParksInTheRingAndWakesForMeshMessages) {
 namespace veloq::io {
 namespace {
 
-TEST(UringDriverTest, PerOpDeadlineTimesOutAStuckRead) {
+TEST_P(DriverTest, PerOpDeadlineTimesOutAStuckRead) {
   int p[2];
   ASSERT_EQ(pipe(p), 0);
-  auto r = RunOnRuntime(WithDriver(), [p]() -> Task<int> {
+  auto r = RunOnRuntime(Options(), [p]() -> Task<int> {
     const auto t0 = std::chrono::steady_clock::now();
-    auto op = UringDriver::Current()->Read(p[0], std::vector<char>(8), ~0ull);
+    auto op =
+        Driver::Current()->Read(p[0], std::vector<char>(8), Driver::kNoOffset);
     op.Deadline(10ms);
     Result res = co_await op;
     EXPECT_GE(std::chrono::steady_clock::now() - t0, 10ms);
@@ -251,11 +289,11 @@ TEST(UringDriverTest, PerOpDeadlineTimesOutAStuckRead) {
   EXPECT_EQ(*r, ETIMEDOUT);
 }
 
-TEST(UringDriverTest, DeadlineDoesNotFireForAFastOp) {
-  auto r = RunOnRuntime(WithDriver(), []() -> Task<int> {
+TEST_P(DriverTest, DeadlineDoesNotFireForAFastOp) {
+  auto r = RunOnRuntime(Options(), []() -> Task<int> {
     int ok = 0;
     for (int i = 0; i < 50; ++i) {
-      auto op = UringDriver::Current()->Nop();
+      auto op = Driver::Current()->Nop();
       op.Deadline(1s);
       Result res = co_await op;
       ok += res.ok() ? 1 : 0;

@@ -1,0 +1,178 @@
+#include "io/driver.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "io/epoll_driver.h"
+#include "io/uring_driver.h"
+#include "spdlog/spdlog.h"
+
+namespace veloq::io {
+namespace {
+
+thread_local Driver* tls_driver = nullptr;
+
+Backend FromEnvironment(Backend b) {
+  if (b != Backend::kAuto) return b;
+  const char* env = std::getenv("VELOQ_DRIVER");
+  if (env == nullptr) return b;
+  if (std::strcmp(env, "epoll") == 0) return Backend::kEpoll;
+  if (std::strcmp(env, "uring") == 0) return Backend::kUring;
+  spdlog::warn("driver: ignoring VELOQ_DRIVER={} (want uring or epoll)", env);
+  return b;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Driver>> Driver::Create(
+    const DriverOptions& options) {
+  const Backend backend = FromEnvironment(options.backend);
+  std::unique_ptr<Driver> d;
+  if (backend != Backend::kEpoll) {
+    absl::StatusOr<std::unique_ptr<UringDriver>> u =
+        UringDriver::Create(options);
+    if (u.ok()) {
+      d = *std::move(u);
+    } else if (backend == Backend::kUring) {
+      return u.status();
+    } else {
+      spdlog::warn("driver: io_uring unavailable ({}); using epoll",
+                   u.status().ToString());
+    }
+  }
+  if (d == nullptr) {
+    absl::StatusOr<std::unique_ptr<EpollDriver>> e = EpollDriver::Create();
+    if (!e.ok()) return e.status();
+    d = *std::move(e);
+  }
+  d->MakeCurrent();
+  spdlog::info("driver: {}", d->Describe());
+  return d;
+}
+
+Driver* Driver::Current() { return tls_driver; }
+
+Driver::Driver() = default;
+
+Driver::~Driver() {
+  if (tls_driver == this) tls_driver = nullptr;
+}
+
+void Driver::MakeCurrent() { tls_driver = this; }
+
+void Driver::Complete(Handle h, int32_t res, uint32_t flags) {
+  internal::OpSlot* slot = ops_.Get(h);
+  if (slot == nullptr || slot->done) return;  // stale or already reported
+  ++completed_;
+  // A deadline cancels the op: report that as a timeout, unless the task
+  // itself asked for the cancellation.
+  if (res == -ECANCELED && slot->has_deadline && !slot->user_cancelled &&
+      std::chrono::steady_clock::now() >= slot->deadline) {
+    res = -ETIMEDOUT;
+  }
+  slot->res = res;
+  slot->flags = flags;
+  slot->done = true;
+  if (slot->orphaned) {
+    ops_.Remove(h);  // nothing refers to the buffer any more
+  } else {
+    runtime::internal::ScheduleLocal(slot->waiter);
+  }
+}
+
+void Driver::AdmitWaiting() {
+  while (!waiting_.empty() && CanAdmit()) {
+    Op* op = waiting_.front();
+    waiting_.pop_front();
+    op->waiting_ = false;
+    op->Start();
+  }
+}
+
+void Driver::Op::Start() {
+  Driver& d = *driver_;
+  handle_ = d.ops_.Insert();
+  started_ = true;
+  internal::OpSlot& slot = *d.ops_.Get(handle_);
+  slot.kind = kind_;
+  slot.fd = fd_;
+  slot.offset = offset_;
+  slot.buffer = std::move(buffer_);  // the op owns it until it completes
+  slot.timeout_ns = timeout_ns_;
+  if (deadline_ns_ >= 0 && kind_ != Kind::kTimeout) {
+    slot.has_deadline = true;
+    slot.deadline =
+        std::chrono::steady_clock::now() + runtime::Duration(deadline_ns_);
+  }
+  slot.waiter = waiter_;
+  d.StartOp(handle_, slot);
+}
+
+bool Driver::Op::await_suspend(std::coroutine_handle<> h) {
+  if (!Arm()) {
+    cancelled_early_ = true;
+    return false;
+  }
+  waiter_ = runtime::Waiter{h, runtime::internal::CurrentTask()};
+  Driver& d = *driver_;
+  if (!d.waiting_.empty() || !d.CanAdmit()) {
+    waiting_ = true;  // backpressure: no slot until the backend has room
+    d.waiting_.push_back(this);
+    return true;
+  }
+  Start();
+  return true;
+}
+
+Result Driver::Op::await_resume() {
+  Disarm();
+  if (cancelled_early_) return Result(-ECANCELED);
+  internal::OpSlot& slot = *driver_->ops_.Get(handle_);
+  const Result r(slot.res);
+  buffer_ = std::move(slot.buffer);
+  driver_->ops_.Remove(handle_);
+  started_ = false;
+  return r;
+}
+
+void Driver::Op::Cancelled() {
+  Driver& d = *driver_;
+  if (waiting_) {
+    // Never started: finish it here with -ECANCELED.
+    waiting_ = false;
+    std::erase(d.waiting_, this);
+    cancelled_early_ = true;
+    runtime::internal::ScheduleLocal(waiter_);
+    return;
+  }
+  if (!started_) return;
+  if (internal::OpSlot* slot = d.ops_.Get(handle_)) {
+    if (slot->done) return;
+    slot->user_cancelled = true;
+    d.CancelOp(handle_, *slot);
+  }
+}
+
+Driver::Op::~Op() {
+  Driver& d = *driver_;
+  if (waiting_) {
+    std::erase(d.waiting_, this);
+    return;
+  }
+  if (!started_) return;
+  internal::OpSlot* slot = d.ops_.Get(handle_);
+  if (slot == nullptr) return;
+  if (slot->done) {
+    d.ops_.Remove(handle_);
+    return;
+  }
+  // The frame is going away with the op in flight (shutdown): orphan it. The
+  // slot keeps the buffer until the backend reports the op complete; cancel
+  // so that happens soon.
+  slot->orphaned = true;
+  slot->waiter = {};
+  d.CancelOp(handle_, *slot);
+}
+
+}  // namespace veloq::io

@@ -1,0 +1,204 @@
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "io/result.h"
+#include "io/stable_slab.h"
+#include "runtime/cancellation.h"
+#include "runtime/clock.h"
+#include "runtime/internal/task_header.h"
+#include "runtime/internal/timer_queue.h"
+#include "runtime/parker.h"
+
+namespace veloq::io {
+
+enum class Backend {
+  kAuto,   // io_uring, or epoll if io_uring cannot be set up
+  kUring,  // io_uring only (error if unavailable)
+  kEpoll,  // the portable readiness-based fallback
+};
+
+struct DriverOptions {
+  // kAuto also honours VELOQ_DRIVER=uring|epoll in the environment.
+  Backend backend = Backend::kAuto;
+  // io_uring: submission queue entries (the completion queue is twice that).
+  uint32_t entries = 256;
+  // io_uring: ops waiting for a free SQE, held in user space; submitters
+  // beyond this suspend until the backlog drains (backpressure; nothing is
+  // dropped).
+  size_t backlog_limit = 1024;
+  // io_uring: ask for these setup flags; each is dropped (and logged) if the
+  // kernel refuses it.
+  bool single_issuer = true;
+  bool defer_taskrun = true;
+  bool coop_taskrun = true;
+};
+
+namespace internal {
+
+// Per-op state in the driver's StableSlab. It owns the op's resources (its
+// buffer) until the backend reports the op complete, even if the awaiting
+// frame is destroyed first: the op is then orphaned, cancelled, and its slot
+// (and buffer) freed only on completion.
+struct OpSlot {
+  enum class Kind : uint8_t { kNop, kRead, kWrite, kTimeout };
+  Kind kind = Kind::kNop;
+  int fd = -1;
+  uint64_t offset = 0;
+  runtime::Waiter waiter;  // empty once orphaned
+  int32_t res = 0;
+  uint32_t flags = 0;
+  bool done = false;
+  bool orphaned = false;
+  bool has_deadline = false;
+  bool user_cancelled = false;    // cancelled by its task, not the deadline
+  std::vector<char> buffer;       // owned by the op until it completes
+  int64_t timeout_ns = 0;         // kTimeout: the duration
+  runtime::TimePoint deadline{};  // per-op deadline (steady clock)
+  // Backend scratch space, stable for the op's life.
+  uint64_t backend_data[4] = {};
+  runtime::internal::TimerEntry timer;  // epoll: timeout / deadline
+};
+
+}  // namespace internal
+
+// Driver is a shard's Proactor: every I/O op of the shard goes through it,
+// and it is the shard's runtime::Parker (the shard sleeps inside it).
+//
+// Ops reserve a slot in a StableSlab (entries never move; handles carry a
+// generation, so a completion for a reused slot is recognised and dropped),
+// hand it to the backend, and suspend; the backend reports the result with
+// Complete(), which schedules the waiting task. Cancelling the task asks the
+// backend to finish the op early (-ECANCELED); a per-op deadline makes it
+// finish with -ETIMEDOUT.
+//
+// Backends: UringDriver (io_uring) and EpollDriver (readiness emulated as
+// completion; regular-file I/O on the runtime's blocking pool). Create()
+// picks one; both pass the same tests.
+//
+// Thread safety: shard-local, except Wake() (thread-safe). REQUIRES: created
+// on the shard's thread.
+class Driver : public runtime::Parker {
+ public:
+  // Creates the backend `options` asks for (see Backend) and logs one line
+  // with the choice and its features.
+  static absl::StatusOr<std::unique_ptr<Driver>> Create(
+      const DriverOptions& options = {});
+  // The driver of the calling shard (null if none).
+  static Driver* Current();
+
+  ~Driver() override;
+  Driver(const Driver&) = delete;
+  Driver& operator=(const Driver&) = delete;
+
+  virtual const char* backend_name() const = 0;
+  // One line: backend and what the kernel accepted.
+  virtual std::string Describe() const = 0;
+
+  size_t in_flight() const { return ops_.size(); }
+  uint64_t completed() const { return completed_; }
+
+  using Slab = StableSlab<internal::OpSlot>;
+  using Handle = Slab::Handle;
+
+  // The awaitable every op returns. co_await yields the op's Result; ops
+  // with a buffer give it back through TakeBuffer() after the await.
+  class Op : private runtime::CancellationHook {
+   public:
+    Op(Op&&) = delete;
+    ~Op();
+    bool await_ready() const noexcept { return false; }
+    bool await_suspend(std::coroutine_handle<> h);
+    Result await_resume();
+    // The op's buffer, back from the kernel (after co_await).
+    std::vector<char> TakeBuffer() { return std::move(buffer_); }
+    // Gives the op a deadline: if it has not completed `d` after it starts,
+    // it is cancelled and yields -ETIMEDOUT. Call before co_await.
+    Op& Deadline(runtime::Duration d) {
+      deadline_ns_ = d.count();
+      return *this;
+    }
+
+   private:
+    friend class Driver;
+    using Kind = internal::OpSlot::Kind;
+    Op(Driver* d, Kind kind, int fd = -1, uint64_t offset = 0,
+       std::vector<char> buffer = {}, int64_t timeout_ns = 0)
+        : driver_(d),
+          kind_(kind),
+          fd_(fd),
+          offset_(offset),
+          timeout_ns_(timeout_ns),
+          buffer_(std::move(buffer)) {}
+    void Cancelled() override;
+    // Creates the slot and hands the op to the backend.
+    void Start();
+
+    Driver* const driver_;
+    const Kind kind_;
+    const int fd_;
+    const uint64_t offset_;
+    const int64_t timeout_ns_;
+    int64_t deadline_ns_ = -1;
+    std::vector<char> buffer_;
+    runtime::Waiter waiter_;
+    Handle handle_{};
+    bool started_ = false;  // has a slot
+    bool waiting_ = false;  // waiting for the backend to admit it
+    bool cancelled_early_ = false;
+  };
+
+  // A no-op round trip through the backend.
+  Op Nop() { return Op(this, Op::Kind::kNop); }
+  // Reads up to buf.size() bytes at `offset` (kNoOffset: the file position,
+  // as for pipes and sockets). The buffer belongs to the op until it
+  // completes; take it back with TakeBuffer(). Result: bytes, or -errno.
+  Op Read(int fd, std::vector<char> buf, uint64_t offset) {
+    return Op(this, Op::Kind::kRead, fd, offset, std::move(buf));
+  }
+  // Writes `buf` (may be short, as write(2)). Result: bytes written.
+  Op Write(int fd, std::vector<char> buf, uint64_t offset) {
+    return Op(this, Op::Kind::kWrite, fd, offset, std::move(buf));
+  }
+  // Completes after `d` with -ETIME, or early with -ECANCELED.
+  Op Timeout(runtime::Duration d) {
+    return Op(this, Op::Kind::kTimeout, -1, 0, {}, d.count());
+  }
+
+  static constexpr uint64_t kNoOffset = ~uint64_t{0};
+
+ protected:
+  Driver();
+
+  // Backend hooks, on the shard's thread.
+  // Starts the op in slot `h`; the backend calls Complete(h, ...) later (or
+  // right away).
+  virtual void StartOp(Handle h, internal::OpSlot& slot) = 0;
+  // Asks the backend to finish the op early; it still calls Complete.
+  virtual void CancelOp(Handle h, internal::OpSlot& slot) = 0;
+  // Whether a new op may start now (false: it waits; the backend calls
+  // AdmitWaiting() when it has room again).
+  virtual bool CanAdmit() const { return true; }
+
+  // Reports the result of the op in slot `h` (ignored if `h` is stale).
+  void Complete(Handle h, int32_t res, uint32_t flags = 0);
+  // Starts ops that were waiting for room, while CanAdmit().
+  void AdmitWaiting();
+  // Makes this the calling thread's driver (Create does it).
+  void MakeCurrent();
+
+  Slab ops_;
+
+ private:
+  std::deque<Op*> waiting_;
+  uint64_t completed_ = 0;
+};
+
+}  // namespace veloq::io
