@@ -92,9 +92,8 @@ void Driver::AdmitWaiting() {
 
 void Driver::Op::Start() {
   Driver& d = *driver_;
-  handle_ = d.ops_.Insert();
+  internal::OpSlot& slot = *d.ops_.Emplace(&handle_);
   started_ = true;
-  internal::OpSlot& slot = *d.ops_.Get(handle_);
   slot.kind = kind_;
   slot.fd = fd_;
   slot.offset = offset_;

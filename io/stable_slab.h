@@ -68,6 +68,13 @@ class StableSlab {
     return Handle{index, e.generation};
   }
 
+  // Insert that also returns the new entry's address.
+  template <typename... A>
+  T* Emplace(Handle* h, A&&... args) {
+    *h = Insert(std::forward<A>(args)...);
+    return std::launder(reinterpret_cast<T*>(At(h->index).storage));
+  }
+
   // The entry for `h`, or null if it was removed (stale handle).
   T* Get(Handle h) {
     if (h.index >= pages_.size() * kPageSize) return nullptr;
