@@ -53,6 +53,15 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Create(
 
 Driver* Driver::Current() { return tls_driver; }
 
+runtime::Runtime::ParkerFactory DriverParkers(DriverOptions options) {
+  return
+      [options](uint32_t) -> absl::StatusOr<std::unique_ptr<runtime::Parker>> {
+        absl::StatusOr<std::unique_ptr<Driver>> d = Driver::Create(options);
+        if (!d.ok()) return d.status();
+        return std::unique_ptr<runtime::Parker>(*std::move(d));
+      };
+}
+
 Driver::Driver() = default;
 
 Driver::~Driver() {

@@ -16,6 +16,7 @@
 #include "runtime/internal/task_header.h"
 #include "runtime/internal/timer_queue.h"
 #include "runtime/parker.h"
+#include "runtime/runtime.h"
 
 namespace veloq::io {
 
@@ -200,5 +201,10 @@ class Driver : public runtime::Parker {
   std::deque<Op*> waiting_;
   uint64_t completed_ = 0;
 };
+
+// A Runtime::ParkerFactory that gives every shard a Driver built from
+// `options` (on the shard's own thread):
+//   Runtime::Builder().Parkers(io::DriverParkers()).Build();
+runtime::Runtime::ParkerFactory DriverParkers(DriverOptions options = {});
 
 }  // namespace veloq::io

@@ -1,7 +1,6 @@
 #include "io/driver.h"
 
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,6 +13,7 @@
 #include "runtime/remote.h"
 #include "runtime/spawn.h"
 #include "runtime/timer.h"
+#include "testing/process_stats.h"
 #include "testing/test_runtime.h"
 
 namespace veloq::io {
@@ -31,12 +31,7 @@ TestRuntimeOptions WithDriver(Backend backend, uint32_t shards = 1,
   d.backend = backend;
   TestRuntimeOptions o;
   o.shards = shards;
-  o.parkers =
-      [d](uint32_t) -> absl::StatusOr<std::unique_ptr<runtime::Parker>> {
-    auto driver = Driver::Create(d);
-    if (!driver.ok()) return driver.status();
-    return std::unique_ptr<runtime::Parker>(std::move(*driver));
-  };
+  o.parkers = DriverParkers(d);
   return o;
 }
 
@@ -241,13 +236,6 @@ TEST_P(DriverTest, SqFullGoesToTheBacklogAndNothingIsLost) {
   EXPECT_EQ(*r, 200);
 }
 
-double CpuSeconds() {
-  struct rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec +
-         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
 TEST_P(DriverTest, ParksInTheRingAndWakesForMeshMessages) {
   auto r = RunOnRuntime(Options(2), []() -> Task<double> {
     int sum = 0;
@@ -256,9 +244,9 @@ TEST_P(DriverTest, ParksInTheRingAndWakesForMeshMessages) {
       sum += co_await runtime::SpawnOn(1, [i] { return i; });
     }
     EXPECT_EQ(sum, 19 * 20 / 2);
-    const double before = CpuSeconds();
+    const double before = veloq::testing::ProcessCpuSeconds();
     (void)co_await runtime::Sleep(200ms);
-    co_return CpuSeconds() - before;
+    co_return veloq::testing::ProcessCpuSeconds() - before;
   });
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_LT(*r, 0.05) << "CPU seconds while idle";

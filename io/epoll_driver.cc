@@ -270,10 +270,7 @@ void EpollDriver::Park(std::optional<runtime::TimePoint> deadline) {
   struct timespec ts;
   struct timespec* tsp = nullptr;
   if (deadline) {
-    const auto left = *deadline - std::chrono::steady_clock::now();
-    const int64_t ns = left.count() > 0 ? left.count() : 0;
-    ts.tv_sec = ns / 1'000'000'000;
-    ts.tv_nsec = ns % 1'000'000'000;
+    ts = runtime::TimespecUntil<struct timespec>(*deadline);
     tsp = &ts;
   }
   const int n = ::epoll_pwait2(epoll_fd_, events_, kMaxEvents, tsp, nullptr);

@@ -179,14 +179,11 @@ bool UringDriver::PrepAndLink(Handle h, internal::OpSlot& slot) {
   ++pending_sqes_;
   if (slot.has_deadline) {
     sqe->flags |= IOSQE_IO_LINK;
-    const auto left = slot.deadline - std::chrono::steady_clock::now();
-    const int64_t ns = left.count() > 0 ? left.count() : 0;
     // The timespec must stay put until the SQE is consumed: the slot is
     // stable. (A deadline is never set on a kTimeout op, so backend_data is
     // free.)
     auto* ts = reinterpret_cast<__kernel_timespec*>(slot.backend_data);
-    ts->tv_sec = ns / 1'000'000'000;
-    ts->tv_nsec = ns % 1'000'000'000;
+    *ts = runtime::TimespecUntil<__kernel_timespec>(slot.deadline);
     io_uring_sqe* t = io_uring_get_sqe(&ring_);
     io_uring_prep_link_timeout(t, ts, 0);
     io_uring_sqe_set_data64(t, kLinkTimeoutTag);
@@ -286,10 +283,7 @@ void UringDriver::Park(std::optional<runtime::TimePoint> deadline) {
   __kernel_timespec ts;
   __kernel_timespec* tsp = nullptr;
   if (deadline) {
-    const auto left = *deadline - std::chrono::steady_clock::now();
-    const int64_t ns = left.count() > 0 ? left.count() : 0;
-    ts.tv_sec = ns / 1'000'000'000;
-    ts.tv_nsec = ns % 1'000'000'000;
+    ts = runtime::TimespecUntil<__kernel_timespec>(*deadline);
     tsp = &ts;
   }
   const int n = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);

@@ -43,4 +43,16 @@ class Clock {
   std::atomic<int64_t> now_ns_{int64_t{1} << 40};
 };
 
+// The time from now (steady clock) until `deadline`, as a timespec-like
+// struct {tv_sec, tv_nsec} (timespec, __kernel_timespec); zero if past.
+template <typename Timespec>
+Timespec TimespecUntil(TimePoint deadline) {
+  const auto left = deadline - std::chrono::steady_clock::now();
+  const int64_t ns = left.count() > 0 ? left.count() : 0;
+  Timespec ts{};
+  ts.tv_sec = ns / 1'000'000'000;
+  ts.tv_nsec = ns % 1'000'000'000;
+  return ts;
+}
+
 }  // namespace veloq::runtime

@@ -2,26 +2,11 @@
 // the global allocator: this binary counts every operator new.
 #include "runtime/internal/frame_allocator.h"
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
 #include "gtest/gtest.h"
 #include "runtime/spawn.h"
 #include "runtime/task.h"
+#include "testing/counting_allocator.h"
 #include "testing/test_runtime.h"
-
-namespace {
-std::atomic<uint64_t> g_news{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  g_news.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace veloq::runtime {
 namespace {
@@ -76,9 +61,9 @@ TEST(FrameAllocatorTest, WarmShardSpawnsAndJoinsWithoutMalloc) {
       co_return sum;
     };
     (void)co_await round();  // warm the frame cache and the run queue
-    const uint64_t before = g_news.load();
+    const uint64_t before = veloq::testing::AllocationCount();
     const int sum = co_await round();
-    const uint64_t after = g_news.load();
+    const uint64_t after = veloq::testing::AllocationCount();
     EXPECT_EQ(sum, 2 * (1000 * 999 / 2 + 2 * 1000));
     co_return after - before;
   });

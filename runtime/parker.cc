@@ -31,11 +31,7 @@ void EventfdParker::Park(std::optional<TimePoint> deadline) {
     [[maybe_unused]] ssize_t r = ::read(fd_, &v, sizeof(v));
     return;
   }
-  const auto left = *deadline - std::chrono::steady_clock::now();
-  const int64_t ns = left.count() > 0 ? left.count() : 0;
-  struct timespec ts;
-  ts.tv_sec = ns / 1'000'000'000;
-  ts.tv_nsec = ns % 1'000'000'000;
+  struct timespec ts = TimespecUntil<struct timespec>(*deadline);
   struct pollfd pfd = {fd_, POLLIN, 0};
   if (::ppoll(&pfd, 1, &ts, nullptr) > 0) {
     [[maybe_unused]] ssize_t r = ::read(fd_, &v, sizeof(v));  // drains it

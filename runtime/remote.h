@@ -40,6 +40,66 @@ struct Unit {};
 template <typename T>
 using ValueOrUnit = std::conditional_t<std::is_void_v<T>, Unit, T>;
 
+// What running a submitted function produced: its value, or the exception
+// it threw (rethrown where the result is taken).
+template <typename T>
+struct Outcome {
+  std::optional<ValueOrUnit<T>> value;
+#if defined(__cpp_exceptions)
+  std::exception_ptr exception;
+#endif
+
+  // Calls fn() and captures what it produced.
+  template <typename F>
+  static Outcome Of(F& fn) {
+    Outcome o;
+#if defined(__cpp_exceptions)
+    try {
+#endif
+      if constexpr (std::is_void_v<T>) {
+        fn();
+        o.value.emplace(Unit{});
+      } else {
+        o.value.emplace(fn());
+      }
+#if defined(__cpp_exceptions)
+    } catch (...) {
+      o.exception = std::current_exception();
+    }
+#endif
+    return o;
+  }
+
+  // The value (moved out), or the exception rethrown.
+  T Take() {
+#if defined(__cpp_exceptions)
+    if (exception) std::rethrow_exception(exception);
+#endif
+    if constexpr (!std::is_void_v<T>) return std::move(*value);
+  }
+};
+
+// Awaits `task` and captures what it produced.
+template <typename T>
+Task<Outcome<T>> CaptureOutcome(Task<T> task) {
+  Outcome<T> o;
+#if defined(__cpp_exceptions)
+  try {
+#endif
+    if constexpr (std::is_void_v<T>) {
+      co_await std::move(task);
+      o.value.emplace(Unit{});
+    } else {
+      o.value.emplace(co_await std::move(task));
+    }
+#if defined(__cpp_exceptions)
+  } catch (...) {
+    o.exception = std::current_exception();
+  }
+#endif
+  co_return std::move(o);
+}
+
 // Shared state of a cross-shard join: the seeds' IDLE -> WAITING -> READY
 // atomic state machine.
 //   Producer (target shard): writes the result, then exchange(READY,
@@ -67,10 +127,7 @@ struct RemoteState {
 
   std::atomic<uint8_t> state{kIdle};
   std::atomic<uint32_t> refs{1};
-  std::optional<ValueOrUnit<T>> result;
-#if defined(__cpp_exceptions)
-  std::exception_ptr exception;  // thrown by fn on the target shard
-#endif
+  Outcome<T> outcome;  // written on the target shard before READY
   uint32_t owner = 0;
   uint32_t target = 0;
   Waiter waiter;                      // owner shard only
@@ -85,24 +142,11 @@ struct RemoteState {
   // value, or the exception it threw, rethrown to the awaiter).
   template <typename F>
   void RunAndComplete(F& fn) {
-#if defined(__cpp_exceptions)
-    try {
-#endif
-      if constexpr (std::is_void_v<T>) {
-        fn();
-        result.emplace(Unit{});
-      } else {
-        result.emplace(fn());
-      }
-#if defined(__cpp_exceptions)
-    } catch (...) {
-      exception = std::current_exception();
-    }
-#endif
+    outcome = Outcome<T>::Of(fn);
     Publish();
   }
 
-  // On the target shard, once, after `result` (or `exception`) is set.
+  // On the target shard, once, after `outcome` is set.
   void Publish() {
     if (state.exchange(kReady, std::memory_order_acq_rel) == kWaiting) {
       Ref();
@@ -146,21 +190,7 @@ Task<void> RemoteRunner(typename RemoteState<T>::Owned st, F fn) {
     RemoteState<T>* const s;
   };
   Registration reg(st.get());
-  Task<T> task = fn();
-#if defined(__cpp_exceptions)
-  try {
-#endif
-    if constexpr (std::is_void_v<T>) {
-      co_await std::move(task);
-      reg.s->result.emplace(Unit{});
-    } else {
-      reg.s->result.emplace(co_await std::move(task));
-    }
-#if defined(__cpp_exceptions)
-  } catch (...) {
-    reg.s->exception = std::current_exception();
-  }
-#endif
+  reg.s->outcome = co_await CaptureOutcome(fn());
   reg.s->target_task = nullptr;
   reg.s->Publish();
 }
@@ -226,10 +256,7 @@ class [[nodiscard]] RemoteJoinHandle {
     }
     T await_resume() {
       Disarm();
-#if defined(__cpp_exceptions)
-      if (h_.s_->exception) std::rethrow_exception(h_.s_->exception);
-#endif
-      if constexpr (!std::is_void_v<T>) return std::move(*h_.s_->result);
+      return h_.s_->outcome.Take();
     }
 
    private:
@@ -303,35 +330,6 @@ Task<absl::Status> WaitForMeshCapacity(uint32_t shard);
 
 namespace internal {
 
-// What a SubmitTo reply carries back: the value, or the exception fn threw.
-template <typename T>
-struct Outcome {
-  std::optional<ValueOrUnit<T>> value;
-#if defined(__cpp_exceptions)
-  std::exception_ptr exception;
-#endif
-
-  template <typename F>
-  static Outcome Of(F& fn) {
-    Outcome o;
-#if defined(__cpp_exceptions)
-    try {
-#endif
-      if constexpr (std::is_void_v<T>) {
-        fn();
-        o.value.emplace(Unit{});
-      } else {
-        o.value.emplace(fn());
-      }
-#if defined(__cpp_exceptions)
-    } catch (...) {
-      o.exception = std::current_exception();
-    }
-#endif
-    return o;
-  }
-};
-
 // The awaiter of one SubmitTo call, registered in its shard's ReplyTable
 // while the request is out.
 template <typename T>
@@ -359,12 +357,7 @@ class ReplyAwaiter {
     registered_ = true;
     return ticket_;
   }
-  T Take() {
-#if defined(__cpp_exceptions)
-    if (outcome_.exception) std::rethrow_exception(outcome_.exception);
-#endif
-    if constexpr (!std::is_void_v<T>) return std::move(*outcome_.value);
-  }
+  T Take() { return outcome_.Take(); }
 
  private:
   Outcome<T> outcome_;
@@ -388,23 +381,7 @@ void Reply(uint32_t home, ReplyTable::Ticket ticket, Outcome<T>&& o) {
 // Runs a Task-returning function on the target and replies with its result.
 template <typename T, typename F>
 Task<void> SubmitRunner(F fn, uint32_t home, ReplyTable::Ticket ticket) {
-  Outcome<T> o;
-  Task<T> task = fn();
-#if defined(__cpp_exceptions)
-  try {
-#endif
-    if constexpr (std::is_void_v<T>) {
-      co_await std::move(task);
-      o.value.emplace(Unit{});
-    } else {
-      o.value.emplace(co_await std::move(task));
-    }
-#if defined(__cpp_exceptions)
-  } catch (...) {
-    o.exception = std::current_exception();
-  }
-#endif
-  Reply<T>(home, ticket, std::move(o));
+  Reply<T>(home, ticket, co_await CaptureOutcome(fn()));
 }
 
 template <typename T, typename F>

@@ -1,7 +1,6 @@
 #include "runtime/shard.h"
 
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -16,8 +15,8 @@
 #include "runtime/runtime.h"
 #include "runtime/spawn.h"
 #include "runtime/timer.h"
-#include "spdlog/sinks/ostream_sink.h"
-#include "spdlog/spdlog.h"
+#include "testing/log_capture.h"
+#include "testing/process_stats.h"
 #include "testing/test_runtime.h"
 
 namespace veloq::runtime {
@@ -124,19 +123,12 @@ TEST(FairnessTest, IoCompletionsAndTasksInterleave) {
 
 // --- Parking ---
 
-double CpuSeconds() {
-  struct rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return u.ru_utime.tv_sec + u.ru_stime.tv_sec +
-         (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
 TEST(ParkTest, IdleShardsUseNoCpu) {
   auto r = RunOnRuntime(Shards(2), []() -> Task<double> {
     co_await SpawnOn(1, [] {});  // both shards up and then idle
-    const double before = CpuSeconds();
+    const double before = veloq::testing::ProcessCpuSeconds();
     (void)co_await Sleep(300ms);
-    co_return CpuSeconds() - before;
+    co_return veloq::testing::ProcessCpuSeconds() - before;
   });
   ASSERT_TRUE(r.ok()) << r.status();
   // Two parked shards for 300 ms: a spinning one would burn ~300 ms each.
@@ -213,10 +205,8 @@ TEST(ShutdownTest, SignalStopsTheRootTaskGracefully) {
 // --- Stall detector ---
 
 TEST(StallTest, ReportsTheTaskThatHeldTheShard) {
-  std::ostringstream out;
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
-  auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  std::string log;
+  veloq::testing::LogCapture logs;
   TestRuntimeOptions o = Shards(1);
   o.stall_threshold = 5ms;
   auto r = RunOnRuntime(o, []() -> Task<uint64_t> {
@@ -231,9 +221,8 @@ TEST(StallTest, ReportsTheTaskThatHeldTheShard) {
     co_await h;
     co_return Shard::Current()->stats().stalls;
   });
-  spdlog::set_default_logger(previous);
   ASSERT_TRUE(r.ok()) << r.status();
-  const std::string log = out.str();
+  log = logs.text();
   EXPECT_NE(log.find("stall"), std::string::npos) << log;
   EXPECT_NE(log.find("shard 0"), std::string::npos) << log;
 #if VELOQ_TASK_DEBUG
@@ -243,10 +232,7 @@ TEST(StallTest, ReportsTheTaskThatHeldTheShard) {
 }
 
 TEST(StallTest, QuickTasksAreNotReported) {
-  std::ostringstream out;
-  auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(out);
-  auto previous = spdlog::default_logger();
-  spdlog::set_default_logger(std::make_shared<spdlog::logger>("test", sink));
+  veloq::testing::LogCapture logs;
   TestRuntimeOptions o = Shards(1);
   // Generous: the detector measures wall time, and a loaded CI machine may
   // preempt a shard thread mid-resume.
@@ -255,9 +241,8 @@ TEST(StallTest, QuickTasksAreNotReported) {
     for (int i = 0; i < 1000; ++i) co_await Yield();
     co_return 0;
   });
-  spdlog::set_default_logger(previous);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(out.str().find("stall"), std::string::npos) << out.str();
+  EXPECT_EQ(logs.text().find("stall"), std::string::npos) << logs.text();
 }
 
 // --- Stats ---

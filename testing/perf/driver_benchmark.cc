@@ -16,6 +16,13 @@ namespace {
 
 constexpr unsigned kBatch = 32;
 
+std::unique_ptr<runtime::Runtime> OneShardWithDriver() {
+  return *runtime::Runtime::Builder()
+              .Shards(1)
+              .Parkers(io::DriverParkers())
+              .Build();
+}
+
 // The raw limit: submit kBatch NOPs with one io_uring_enter, reap them.
 void BM_RawUringNop(benchmark::State& state) {
   io_uring ring;
@@ -53,16 +60,7 @@ BENCHMARK(BM_RawUringNop)->UseRealTime();
 // The same batches through the driver: kBatch tasks each co_await a Nop,
 // the shard submits them with one io_uring_enter per tick.
 void BM_DriverNop(benchmark::State& state) {
-  auto rt =
-      *runtime::Runtime::Builder()
-           .Shards(1)
-           .Parkers([](uint32_t)
-                        -> absl::StatusOr<std::unique_ptr<runtime::Parker>> {
-             auto d = io::Driver::Create();
-             if (!d.ok()) return d.status();
-             return std::unique_ptr<runtime::Parker>(std::move(*d));
-           })
-           .Build();
+  auto rt = OneShardWithDriver();
   (void)rt->Run([&state]() -> runtime::Task<void> {
     io::Driver* d = io::Driver::Current();
     auto one = [](io::Driver* d) -> runtime::Task<int> {
@@ -84,16 +82,7 @@ BENCHMARK(BM_DriverNop)->UseRealTime();
 
 // One task awaiting NOPs back to back: the latency path (one enter each).
 void BM_DriverNopSerial(benchmark::State& state) {
-  auto rt =
-      *runtime::Runtime::Builder()
-           .Shards(1)
-           .Parkers([](uint32_t)
-                        -> absl::StatusOr<std::unique_ptr<runtime::Parker>> {
-             auto d = io::Driver::Create();
-             if (!d.ok()) return d.status();
-             return std::unique_ptr<runtime::Parker>(std::move(*d));
-           })
-           .Build();
+  auto rt = OneShardWithDriver();
   (void)rt->Run([&state]() -> runtime::Task<void> {
     io::Driver* d = io::Driver::Current();
     for (auto _ : state) benchmark::DoNotOptimize((co_await d->Nop()).raw());
