@@ -1,11 +1,13 @@
 #include "io/driver.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 
 #include "io/epoll_driver.h"
 #include "io/uring_driver.h"
+#include "runtime/spawn.h"
 #include "spdlog/spdlog.h"
 
 namespace veloq::io {
@@ -113,8 +115,60 @@ void Driver::Op::Start() {
     slot.deadline =
         std::chrono::steady_clock::now() + runtime::Duration(deadline_ns_);
   }
+  slot.length = slot.buffer.size();
   slot.waiter = waiter_;
+  if (d.faults_ != nullptr && d.InjectFault(handle_, slot)) return;
+  ++d.started_;
   d.StartOp(handle_, slot);
+}
+
+bool Driver::InjectFault(Handle h, internal::OpSlot& slot) {
+  const OpInfo info{static_cast<OpInfo::Kind>(slot.kind), slot.fd, slot.offset,
+                    slot.length, started_};
+  const Fault f = faults_->OnOp(info);
+  switch (f.action) {
+    case Fault::Action::kNone:
+      return false;
+    case Fault::Action::kShort:
+      slot.length = std::min(slot.length, f.max_length);
+      return false;
+    case Fault::Action::kFail:
+      ++started_;
+      Complete(h, -f.error);
+      return true;
+    case Fault::Action::kDelay:
+      // Held on the shard's timer queue; the backend sees it when it fires.
+      slot.delayed = true;
+      slot.backend_data[0] = reinterpret_cast<uint64_t>(this);
+      slot.backend_data[1] = h.Pack();
+      slot.timer.deadline = std::chrono::steady_clock::now() + f.delay;
+      slot.timer.context = slot.backend_data;
+      slot.timer.fire = &Driver::OnDelayDone;
+      runtime::internal::InsertTimer(&slot.timer);
+      return true;
+  }
+  return false;
+}
+
+void Driver::OnDelayDone(runtime::internal::TimerEntry* e) {
+  auto* data = static_cast<uint64_t*>(e->context);
+  Driver* d = reinterpret_cast<Driver*>(data[0]);
+  const Handle h = Handle::Unpack(data[1]);
+  internal::OpSlot* slot = d->ops_.Get(h);
+  if (slot == nullptr || slot->done) return;
+  slot->delayed = false;
+  ++d->started_;
+  d->StartOp(h, *slot);
+}
+
+void Driver::CancelAnywhere(Handle h, internal::OpSlot& slot) {
+  if (slot.delayed) {
+    runtime::internal::RemoveTimer(&slot.timer);
+    slot.delayed = false;
+    Complete(h, -ECANCELED);
+    return;
+  }
+  CancelOp(h, slot);
 }
 
 bool Driver::Op::await_suspend(std::coroutine_handle<> h) {
@@ -158,7 +212,7 @@ void Driver::Op::Cancelled() {
   if (internal::OpSlot* slot = d.ops_.Get(handle_)) {
     if (slot->done) return;
     slot->user_cancelled = true;
-    d.CancelOp(handle_, *slot);
+    d.CancelAnywhere(handle_, *slot);
   }
 }
 
@@ -180,7 +234,7 @@ Driver::Op::~Op() {
   // so that happens soon.
   slot->orphaned = true;
   slot->waiter = {};
-  d.CancelOp(handle_, *slot);
+  d.CancelAnywhere(handle_, *slot);
 }
 
 }  // namespace veloq::io

@@ -42,6 +42,39 @@ struct DriverOptions {
   bool coop_taskrun = true;
 };
 
+// What an op is, as a fault injector sees it.
+struct OpInfo {
+  enum class Kind : uint8_t { kNop, kRead, kWrite, kTimeout };
+  Kind kind;
+  int fd;
+  uint64_t offset;
+  size_t length;
+  uint64_t sequence;  // ops this driver started before this one
+};
+
+// What to do to one op.
+struct Fault {
+  enum class Action : uint8_t {
+    kNone,   // run it normally
+    kFail,   // complete it at once with -error, without running it
+    kShort,  // run it with at most max_length bytes (a short read/write)
+    kDelay,  // start it after `delay`
+  };
+  Action action = Action::kNone;
+  int error = 0;
+  size_t max_length = 0;
+  runtime::Duration delay{0};
+};
+
+// Decides, op by op, whether to inject a fault; testing/fault_injection.h
+// has seeded and scripted ones. Called on the driver's shard, once per op,
+// in start order, so a deterministic injector gives a deterministic run.
+class FaultInjector {
+ public:
+  virtual ~FaultInjector() = default;
+  virtual Fault OnOp(const OpInfo& op) = 0;
+};
+
 namespace internal {
 
 // Per-op state in the driver's StableSlab. It owns the op's resources (its
@@ -60,7 +93,9 @@ struct OpSlot {
   bool orphaned = false;
   bool has_deadline = false;
   bool user_cancelled = false;    // cancelled by its task, not the deadline
+  bool delayed = false;           // held back by a fault injector
   std::vector<char> buffer;       // owned by the op until it completes
+  size_t length = 0;              // bytes to transfer (<= buffer.size())
   int64_t timeout_ns = 0;         // kTimeout: the duration
   runtime::TimePoint deadline{};  // per-op deadline (steady clock)
   // Backend scratch space, stable for the op's life.
@@ -104,6 +139,10 @@ class Driver : public runtime::Parker {
   virtual std::string Describe() const = 0;
 
   size_t in_flight() const { return ops_.size(); }
+
+  // Installs `f` (not owned; null removes it) to fail, shorten or delay the
+  // ops started from now on. Shard-local.
+  void SetFaultInjector(FaultInjector* f) { faults_ = f; }
   uint64_t completed() const { return completed_; }
 
   using Slab = StableSlab<internal::OpSlot>;
@@ -198,8 +237,18 @@ class Driver : public runtime::Parker {
   Slab ops_;
 
  private:
+  // Applies the fault injector to a new op; true if it finished or held
+  // the op back (the backend must not start it now).
+  bool InjectFault(Handle h, internal::OpSlot& slot);
+  static void OnDelayDone(runtime::internal::TimerEntry* e);
+  // Cancels the op in slot `h` wherever it is (held back, or in the
+  // backend).
+  void CancelAnywhere(Handle h, internal::OpSlot& slot);
+
   std::deque<Op*> waiting_;
   uint64_t completed_ = 0;
+  uint64_t started_ = 0;
+  FaultInjector* faults_ = nullptr;
 };
 
 // A Runtime::ParkerFactory that gives every shard a Driver built from

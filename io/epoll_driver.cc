@@ -168,7 +168,7 @@ void EpollDriver::Unwatch(Handle h, const internal::OpSlot& slot) {
 bool EpollDriver::TryIo(Handle h, internal::OpSlot& slot) {
   ssize_t n;
   char* data = slot.buffer.data();
-  const size_t len = slot.buffer.size();
+  const size_t len = slot.length;
   const bool positional = slot.offset != kNoOffset;
   if (slot.kind == Kind::kRead) {
     n = positional
@@ -213,7 +213,7 @@ void EpollDriver::RunOnBlockingPool(Handle h, internal::OpSlot& slot) {
   const uint64_t offset = slot.offset;
   const bool write = slot.kind == Kind::kWrite;
   char* data = slot.buffer.data();  // stable: the slot owns it until done
-  const size_t len = slot.buffer.size();
+  const size_t len = slot.length;
   pool_ops_.fetch_add(1, std::memory_order_relaxed);
   rt->blocking_pool().Submit(mesh::Message([=, this] {
     ssize_t n;

@@ -148,13 +148,11 @@ void UringDriver::Prep(io_uring_sqe* sqe, internal::OpSlot& slot) {
       break;
     case Kind::kRead:
       io_uring_prep_read(sqe, slot.fd, slot.buffer.data(),
-                         static_cast<unsigned>(slot.buffer.size()),
-                         slot.offset);
+                         static_cast<unsigned>(slot.length), slot.offset);
       break;
     case Kind::kWrite:
       io_uring_prep_write(sqe, slot.fd, slot.buffer.data(),
-                          static_cast<unsigned>(slot.buffer.size()),
-                          slot.offset);
+                          static_cast<unsigned>(slot.length), slot.offset);
       break;
     case Kind::kTimeout:
       io_uring_prep_timeout(
