@@ -63,6 +63,18 @@ TEST(DriverCreateTest, ReportsWhatTheKernelAccepted) {
   EXPECT_STREQ((*d)->backend_name(), "io_uring");
 }
 
+TEST(DriverCreateTest, FallsBackToEpollWhenIoUringSetupFails) {
+  // Zero entries makes io_uring_setup fail (EINVAL) on every attempt, as a
+  // seccomp filter or kernel.io_uring_disabled would.
+  DriverOptions broken;
+  broken.entries = 0;
+  auto fallback = Driver::Create(broken);
+  ASSERT_TRUE(fallback.ok()) << fallback.status();
+  EXPECT_STREQ((*fallback)->backend_name(), "epoll");
+  broken.backend = Backend::kUring;  // no fallback when io_uring is required
+  EXPECT_FALSE(Driver::Create(broken).ok());
+}
+
 TEST(DriverCreateTest, BackendChoiceAndEnvironmentOverride) {
   DriverOptions o;
   o.backend = Backend::kEpoll;
