@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "absl/strings/str_cat.h"
 #include "io/epoll_driver.h"
 #include "io/uring_driver.h"
 #include "runtime/spawn.h"
@@ -48,6 +49,7 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Create(
     if (!e.ok()) return e.status();
     d = *std::move(e);
   }
+  d->SetRegisteredFileSlots(options.registered_files);
   d->MakeCurrent();
   spdlog::info("driver: {}", d->Describe());
   return d;
@@ -92,6 +94,30 @@ void Driver::Complete(Handle h, int32_t res, uint32_t flags) {
   }
 }
 
+absl::StatusOr<Driver::RegisteredFile> Driver::RegisterFile(int fd) {
+  if (fd < 0) return absl::InvalidArgumentError("RegisterFile: negative fd");
+  for (size_t i = 0; i < fixed_files_.size(); ++i) {
+    if (fixed_files_[i] != -1) continue;
+    absl::Status s = SetFixedFile(static_cast<uint32_t>(i), fd);
+    if (!s.ok()) return s;
+    fixed_files_[i] = fd;
+    return RegisteredFile{static_cast<int>(i), fd};
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "registered-file table full (", fixed_files_.size(), " slots)"));
+}
+
+absl::Status Driver::UnregisterFile(RegisteredFile f) {
+  if (f.index < 0 || static_cast<size_t>(f.index) >= fixed_files_.size() ||
+      fixed_files_[f.index] != f.fd) {
+    return absl::NotFoundError("UnregisterFile: not registered");
+  }
+  absl::Status s = SetFixedFile(static_cast<uint32_t>(f.index), -1);
+  if (!s.ok()) return s;
+  fixed_files_[f.index] = -1;
+  return absl::OkStatus();
+}
+
 void Driver::AdmitWaiting() {
   while (!waiting_.empty() && CanAdmit()) {
     Op* op = waiting_.front();
@@ -116,6 +142,7 @@ void Driver::Op::Start() {
         std::chrono::steady_clock::now() + runtime::Duration(deadline_ns_);
   }
   slot.length = slot.buffer.size();
+  slot.fixed_index = fixed_index_;
   slot.waiter = waiter_;
   if (d.faults_ != nullptr && d.InjectFault(handle_, slot)) return;
   ++d.started_;

@@ -35,6 +35,8 @@ struct DriverOptions {
   // beyond this suspend until the backlog drains (backpressure; nothing is
   // dropped).
   size_t backlog_limit = 1024;
+  // Slots in the registered-file table (RegisterFile).
+  uint32_t registered_files = 64;
   // io_uring: ask for these setup flags; each is dropped (and logged) if the
   // kernel refuses it.
   bool single_issuer = true;
@@ -94,6 +96,7 @@ struct OpSlot {
   bool has_deadline = false;
   bool user_cancelled = false;    // cancelled by its task, not the deadline
   bool delayed = false;           // held back by a fault injector
+  int fixed_index = -1;           // registered-file slot of `fd`, or -1
   std::vector<char> buffer;       // owned by the op until it completes
   size_t length = 0;              // bytes to transfer (<= buffer.size())
   int64_t timeout_ns = 0;         // kTimeout: the duration
@@ -140,6 +143,19 @@ class Driver : public runtime::Parker {
 
   size_t in_flight() const { return ops_.size(); }
 
+  // A file registered with the driver. With io_uring its ops name it by its
+  // slot in the ring's fixed-file table (IOSQE_FIXED_FILE), so the kernel
+  // skips the per-op fd lookup and reference counting; with epoll it is
+  // the plain fd. Valid until UnregisterFile; the fd stays the caller's to
+  // close, after unregistering.
+  struct RegisteredFile {
+    int index = -1;
+    int fd = -1;
+  };
+  // Registers `fd`; ResourceExhausted when the table is full.
+  absl::StatusOr<RegisteredFile> RegisterFile(int fd);
+  absl::Status UnregisterFile(RegisteredFile f);
+
   // Installs `f` (not owned; null removes it) to fail, shorten or delay the
   // ops started from now on. Shard-local.
   void SetFaultInjector(FaultInjector* f) { faults_ = f; }
@@ -170,12 +186,14 @@ class Driver : public runtime::Parker {
     friend class Driver;
     using Kind = internal::OpSlot::Kind;
     Op(Driver* d, Kind kind, int fd = -1, uint64_t offset = 0,
-       std::vector<char> buffer = {}, int64_t timeout_ns = 0)
+       std::vector<char> buffer = {}, int64_t timeout_ns = 0,
+       int fixed_index = -1)
         : driver_(d),
           kind_(kind),
           fd_(fd),
           offset_(offset),
           timeout_ns_(timeout_ns),
+          fixed_index_(fixed_index),
           buffer_(std::move(buffer)) {}
     void Cancelled() override;
     // Creates the slot and hands the op to the backend.
@@ -186,6 +204,7 @@ class Driver : public runtime::Parker {
     const int fd_;
     const uint64_t offset_;
     const int64_t timeout_ns_;
+    const int fixed_index_;  // registered-file slot, or -1
     int64_t deadline_ns_ = -1;
     std::vector<char> buffer_;
     runtime::Waiter waiter_;
@@ -207,6 +226,13 @@ class Driver : public runtime::Parker {
   Op Write(int fd, std::vector<char> buf, uint64_t offset) {
     return Op(this, Op::Kind::kWrite, fd, offset, std::move(buf));
   }
+  // The same on a registered file.
+  Op Read(RegisteredFile f, std::vector<char> buf, uint64_t offset) {
+    return Op(this, Op::Kind::kRead, f.fd, offset, std::move(buf), 0, f.index);
+  }
+  Op Write(RegisteredFile f, std::vector<char> buf, uint64_t offset) {
+    return Op(this, Op::Kind::kWrite, f.fd, offset, std::move(buf), 0, f.index);
+  }
   // Completes after `d` with -ETIME, or early with -ECANCELED.
   Op Timeout(runtime::Duration d) {
     return Op(this, Op::Kind::kTimeout, -1, 0, {}, d.count());
@@ -226,6 +252,13 @@ class Driver : public runtime::Parker {
   // Whether a new op may start now (false: it waits; the backend calls
   // AdmitWaiting() when it has room again).
   virtual bool CanAdmit() const { return true; }
+  // Puts `fd` in the backend's fixed-file slot `index` (-1 clears it). The
+  // default (epoll) has no table: registration is bookkeeping only.
+  virtual absl::Status SetFixedFile(uint32_t index, int fd) {
+    return absl::OkStatus();
+  }
+  // Registered-file table size (set by the backend at creation).
+  void SetRegisteredFileSlots(uint32_t n) { fixed_files_.assign(n, -1); }
 
   // Reports the result of the op in slot `h` (ignored if `h` is stale).
   void Complete(Handle h, int32_t res, uint32_t flags = 0);
@@ -249,6 +282,7 @@ class Driver : public runtime::Parker {
   uint64_t completed_ = 0;
   uint64_t started_ = 0;
   FaultInjector* faults_ = nullptr;
+  std::vector<int> fixed_files_;  // slot -> fd; -1 when free
 };
 
 // A Runtime::ParkerFactory that gives every shard a Driver built from

@@ -162,6 +162,37 @@ TEST_P(DriverTest, PipeReadCompletesWhenAnotherTaskWrites) {
   EXPECT_EQ(*r, "ping");
 }
 
+TEST_P(DriverTest, RegisteredFiles) {
+  char path[] = "/tmp/veloq_fixed_XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  unlink(path);
+  DriverOptions d;
+  d.registered_files = 2;
+  auto r = RunOnRuntime(Options(1, d), [fd]() -> Task<std::string> {
+    Driver* drv = Driver::Current();
+    absl::StatusOr<Driver::RegisteredFile> f = drv->RegisterFile(fd);
+    EXPECT_TRUE(f.ok()) << f.status();
+    // The table holds two; a third registration is refused cleanly.
+    auto second = drv->RegisterFile(fd);
+    EXPECT_TRUE(second.ok());
+    EXPECT_EQ(drv->RegisterFile(fd).status().code(),
+              absl::StatusCode::kResourceExhausted);
+    EXPECT_TRUE(drv->UnregisterFile(*second).ok());
+    Result w = co_await drv->Write(*f, Bytes("fixed"), 0);
+    EXPECT_EQ(w.value(), 5);
+    auto rd = drv->Read(*f, std::vector<char>(16), 0);
+    Result rr = co_await rd;
+    EXPECT_TRUE(drv->UnregisterFile(*f).ok());
+    EXPECT_EQ(drv->UnregisterFile(*f).code(), absl::StatusCode::kNotFound);
+    std::vector<char> b = rd.TakeBuffer();
+    co_return std::string(b.data(), rr.ok() ? rr.value() : 0);
+  });
+  close(fd);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "fixed");
+}
+
 TEST_P(DriverTest, TimeoutOp) {
   auto r = RunOnRuntime(Options(), []() -> Task<int> {
     const auto t0 = std::chrono::steady_clock::now();

@@ -76,6 +76,12 @@ absl::Status UringDriver::Init(const DriverOptions& options) {
     return absl::ErrnoToStatus(-rc, "io_uring_queue_init_params");
   }
   ring_ready_ = true;
+  if (options.registered_files > 0) {
+    const int r =
+        io_uring_register_files_sparse(&ring_, options.registered_files);
+    if (r < 0) return absl::ErrnoToStatus(-r, "io_uring_register_files_sparse");
+  }
+  SetRegisteredFileSlots(options.registered_files);
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
   if (wake_fd_ < 0) return absl::ErrnoToStatus(errno, "eventfd");
   ArmWake();
@@ -173,6 +179,10 @@ bool UringDriver::PrepAndLink(Handle h, internal::OpSlot& slot) {
   }
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
   Prep(sqe, slot);
+  if (slot.fixed_index >= 0) {
+    sqe->fd = slot.fixed_index;  // the registered slot, not the fd
+    sqe->flags |= IOSQE_FIXED_FILE;
+  }
   io_uring_sqe_set_data64(sqe, h.Pack());
   ++pending_sqes_;
   if (slot.has_deadline) {
@@ -199,6 +209,12 @@ void UringDriver::StartOp(Handle h, internal::OpSlot& slot) {
   }
   if (backlog_.empty() && PrepAndLink(h, slot)) return;
   backlog_.push_back(h);
+}
+
+absl::Status UringDriver::SetFixedFile(uint32_t index, int fd) {
+  const int r = io_uring_register_files_update(&ring_, index, &fd, 1);
+  if (r < 0) return absl::ErrnoToStatus(-r, "io_uring_register_files_update");
+  return absl::OkStatus();
 }
 
 void UringDriver::CancelOp(Handle h, internal::OpSlot& slot) {

@@ -70,6 +70,7 @@ class UringDriver final : public Driver {
 
   void StartOp(Handle h, internal::OpSlot& slot) override;
   void CancelOp(Handle h, internal::OpSlot& slot) override;
+  absl::Status SetFixedFile(uint32_t index, int fd) override;
   bool CanAdmit() const override {
     return backlog_.size() < options_.backlog_limit;
   }
