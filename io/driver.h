@@ -161,8 +161,11 @@ class Driver : public runtime::Parker {
   void SetFaultInjector(FaultInjector* f) { faults_ = f; }
   uint64_t completed() const { return completed_; }
 
-  using Slab = StableSlab<internal::OpSlot>;
-  using Handle = Slab::Handle;
+  // The seeds' OpRegistry: every op in flight, with the resources the
+  // driver owns until its completion (buffer, timespec), its waiter and its
+  // result, in a StableSlab so that each entry's address is stable.
+  using OpRegistry = StableSlab<internal::OpSlot>;
+  using Handle = OpRegistry::Handle;
 
   // The awaitable every op returns. co_await yields the op's Result; ops
   // with a buffer give it back through TakeBuffer() after the await.
@@ -267,7 +270,7 @@ class Driver : public runtime::Parker {
   // Makes this the calling thread's driver (Create does it).
   void MakeCurrent();
 
-  Slab ops_;
+  OpRegistry ops_;
 
  private:
   // Applies the fault injector to a new op; true if it finished or held
