@@ -131,7 +131,6 @@ void Driver::Op::Start() {
   Driver& d = *driver_;
   internal::OpSlot& slot = *d.ops_.Emplace(&handle_);
   started_ = true;
-  slot.kind = kind_;
   slot.fd = fd_;
   slot.offset = offset_;
   slot.buffer = std::move(buffer_);  // the op owns it until it completes
@@ -142,6 +141,7 @@ void Driver::Op::Start() {
         std::chrono::steady_clock::now() + runtime::Duration(deadline_ns_);
   }
   slot.length = slot.buffer.size();
+  slot.vt = &internal::OpsFor(kind_);
   slot.fixed_index = fixed_index_;
   slot.waiter = waiter_;
   if (d.faults_ != nullptr && d.InjectFault(handle_, slot)) return;
@@ -150,8 +150,7 @@ void Driver::Op::Start() {
 }
 
 bool Driver::InjectFault(Handle h, internal::OpSlot& slot) {
-  const OpInfo info{static_cast<OpInfo::Kind>(slot.kind), slot.fd, slot.offset,
-                    slot.length, started_};
+  const OpInfo info{slot.vt->kind, slot.fd, slot.offset, slot.length, started_};
   const Fault f = faults_->OnOp(info);
   switch (f.action) {
     case Fault::Action::kNone:

@@ -18,6 +18,8 @@
 #include "runtime/parker.h"
 #include "runtime/runtime.h"
 
+struct io_uring_sqe;
+
 namespace veloq::io {
 
 enum class Backend {
@@ -79,13 +81,31 @@ class FaultInjector {
 
 namespace internal {
 
+struct OpSlot;
+
+// The per-op static vtable: everything a backend needs to run one kind of
+// op, so backends hold no per-kind switch and a new op is one more table
+// (io/ops.cc). The op's payload lives inline in its OpSlot.
+struct OpVTable {
+  OpInfo::Kind kind;
+  // io_uring: fills the SQE for the op (fd, buffer, length, offset).
+  void (*prep)(::io_uring_sqe* sqe, OpSlot& slot);
+  // Readiness backends: the epoll event to wait for on slot.fd before
+  // running the op (EPOLLIN / EPOLLOUT), or 0 to run it at once.
+  uint32_t wait_events;
+  // Readiness backends and the blocking pool: performs the op now and
+  // returns the kernel-style result (-EAGAIN: not ready, wait again).
+  int32_t (*run)(OpSlot& slot);
+};
+
+// The table for `kind`.
+const OpVTable& OpsFor(OpInfo::Kind kind);
+
 // Per-op state in the driver's StableSlab. It owns the op's resources (its
 // buffer) until the backend reports the op complete, even if the awaiting
 // frame is destroyed first: the op is then orphaned, cancelled, and its slot
 // (and buffer) freed only on completion.
 struct OpSlot {
-  enum class Kind : uint8_t { kNop, kRead, kWrite, kTimeout };
-  Kind kind = Kind::kNop;
   int fd = -1;
   uint64_t offset = 0;
   runtime::Waiter waiter;  // empty once orphaned
@@ -104,6 +124,7 @@ struct OpSlot {
   // Backend scratch space, stable for the op's life.
   uint64_t backend_data[4] = {};
   runtime::internal::TimerEntry timer;  // epoll: timeout / deadline
+  const OpVTable* vt = nullptr;
 };
 
 }  // namespace internal
@@ -187,7 +208,7 @@ class Driver : public runtime::Parker {
 
    private:
     friend class Driver;
-    using Kind = internal::OpSlot::Kind;
+    using Kind = OpInfo::Kind;
     Op(Driver* d, Kind kind, int fd = -1, uint64_t offset = 0,
        std::vector<char> buffer = {}, int64_t timeout_ns = 0,
        int fixed_index = -1)

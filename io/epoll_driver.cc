@@ -17,8 +17,6 @@
 namespace veloq::io {
 namespace {
 
-using Kind = internal::OpSlot::Kind;
-
 constexpr uint64_t kWakeTag = ~uint64_t{0};
 
 // backend_data layout for an op: [0] the driver, [1] the packed handle,
@@ -65,7 +63,7 @@ void EpollDriver::OnTimer(runtime::internal::TimerEntry* e) {
   const Handle h = Handle::Unpack(slot_data[1]);
   internal::OpSlot* slot = d->ops_.Get(h);
   if (slot == nullptr) return;
-  if (slot->kind == Kind::kTimeout) {
+  if (slot->vt->kind == OpInfo::Kind::kTimeout) {
     d->Complete(h, -ETIME);
     return;
   }
@@ -80,36 +78,33 @@ void EpollDriver::StartOp(Handle h, internal::OpSlot& slot) {
   slot.backend_data[1] = h.Pack();
   slot.timer.context = slot.backend_data;
   slot.timer.fire = &EpollDriver::OnTimer;
-  switch (slot.kind) {
-    case Kind::kNop:
-      Complete(h, 0);
-      return;
-    case Kind::kTimeout:
-      slot.timer.deadline =
-          std::chrono::steady_clock::now() + runtime::Duration(slot.timeout_ns);
-      timers_.Insert(&slot.timer);
-      return;
-    case Kind::kRead:
-    case Kind::kWrite: {
-      if (slot.fd < 0) {
-        Complete(h, -EBADF);
-        return;
-      }
-      int error = 0;
-      if (!Watch(slot.fd, h, slot.kind == Kind::kWrite, &error)) {
-        if (error == EPERM) {
-          RunOnBlockingPool(h, slot);
-        } else {
-          Complete(h, -error);
-        }
-        return;
-      }
-      if (slot.has_deadline) {
-        slot.timer.deadline = slot.deadline;
-        timers_.Insert(&slot.timer);
-      }
-      return;
+  const internal::OpVTable& vt = *slot.vt;
+  if (vt.kind == OpInfo::Kind::kTimeout) {
+    slot.timer.deadline =
+        std::chrono::steady_clock::now() + runtime::Duration(slot.timeout_ns);
+    timers_.Insert(&slot.timer);
+    return;
+  }
+  if (vt.wait_events == 0) {
+    Complete(h, vt.run(slot));
+    return;
+  }
+  if (slot.fd < 0) {
+    Complete(h, -EBADF);
+    return;
+  }
+  int error = 0;
+  if (!Watch(slot.fd, h, vt.wait_events == EPOLLOUT, &error)) {
+    if (error == EPERM) {
+      RunOnBlockingPool(h, slot);  // a regular file: epoll cannot watch it
+    } else {
+      Complete(h, -error);
     }
+    return;
+  }
+  if (slot.has_deadline) {
+    slot.timer.deadline = slot.deadline;
+    timers_.Insert(&slot.timer);
   }
 }
 
@@ -155,10 +150,11 @@ void EpollDriver::Unwatch(Handle h, const internal::OpSlot& slot) {
   if (slot.timer.queued()) {
     timers_.Remove(const_cast<runtime::internal::TimerEntry*>(&slot.timer));
   }
-  if (slot.kind != Kind::kRead && slot.kind != Kind::kWrite) return;
+  if (slot.vt->wait_events == 0) return;
   auto it = fds_.find(slot.fd);
   if (it == fds_.end()) return;
-  auto& q = slot.kind == Kind::kWrite ? it->second.writers : it->second.readers;
+  auto& q = slot.vt->wait_events == EPOLLOUT ? it->second.writers
+                                             : it->second.readers;
   auto pos = std::find(q.begin(), q.end(), h);
   if (pos == q.end()) return;
   q.erase(pos);
@@ -166,22 +162,10 @@ void EpollDriver::Unwatch(Handle h, const internal::OpSlot& slot) {
 }
 
 bool EpollDriver::TryIo(Handle h, internal::OpSlot& slot) {
-  ssize_t n;
-  char* data = slot.buffer.data();
-  const size_t len = slot.length;
-  const bool positional = slot.offset != kNoOffset;
-  if (slot.kind == Kind::kRead) {
-    n = positional
-            ? ::pread(slot.fd, data, len, static_cast<off_t>(slot.offset))
-            : ::read(slot.fd, data, len);
-  } else {
-    n = positional
-            ? ::pwrite(slot.fd, data, len, static_cast<off_t>(slot.offset))
-            : ::write(slot.fd, data, len);
-  }
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+  const int32_t res = slot.vt->run(slot);
+  if (res == -EAGAIN || res == -EWOULDBLOCK) return false;
   if (slot.timer.queued()) timers_.Remove(&slot.timer);
-  Complete(h, n < 0 ? -errno : static_cast<int32_t>(n));
+  Complete(h, res);
   return true;
 }
 
@@ -209,21 +193,12 @@ void EpollDriver::RunOnBlockingPool(Handle h, internal::OpSlot& slot) {
   runtime::Shard* shard = runtime::Shard::Current();
   runtime::Runtime* rt = &shard->runtime();
   const uint32_t home = shard->id();
-  const int fd = slot.fd;
-  const uint64_t offset = slot.offset;
-  const bool write = slot.kind == Kind::kWrite;
-  char* data = slot.buffer.data();  // stable: the slot owns it until done
-  const size_t len = slot.length;
+  // The slot is stable and the shard does not touch the fields `run` reads
+  // until the op completes, which happens only after this job posts back.
+  internal::OpSlot* op = &slot;
   pool_ops_.fetch_add(1, std::memory_order_relaxed);
   rt->blocking_pool().Submit(mesh::Message([=, this] {
-    ssize_t n;
-    if (offset == kNoOffset) {
-      n = write ? ::write(fd, data, len) : ::read(fd, data, len);
-    } else {
-      n = write ? ::pwrite(fd, data, len, static_cast<off_t>(offset))
-                : ::pread(fd, data, len, static_cast<off_t>(offset));
-    }
-    const int32_t res = n < 0 ? -errno : static_cast<int32_t>(n);
+    const int32_t res = op->vt->run(*op);
     rt->Post(home, mesh::Message([this, h, res] { Complete(h, res); }));
     pool_ops_.fetch_sub(1, std::memory_order_release);
   }));

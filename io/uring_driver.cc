@@ -146,27 +146,6 @@ io_uring_sqe* UringDriver::GetSqe() {
   return sqe;
 }
 
-void UringDriver::Prep(io_uring_sqe* sqe, internal::OpSlot& slot) {
-  using Kind = internal::OpSlot::Kind;
-  switch (slot.kind) {
-    case Kind::kNop:
-      io_uring_prep_nop(sqe);
-      break;
-    case Kind::kRead:
-      io_uring_prep_read(sqe, slot.fd, slot.buffer.data(),
-                         static_cast<unsigned>(slot.length), slot.offset);
-      break;
-    case Kind::kWrite:
-      io_uring_prep_write(sqe, slot.fd, slot.buffer.data(),
-                          static_cast<unsigned>(slot.length), slot.offset);
-      break;
-    case Kind::kTimeout:
-      io_uring_prep_timeout(
-          sqe, reinterpret_cast<__kernel_timespec*>(slot.backend_data), 0, 0);
-      break;
-  }
-}
-
 bool UringDriver::PrepAndLink(Handle h, internal::OpSlot& slot) {
   // An op with a deadline needs two adjacent SQEs in one submission (the op
   // with IOSQE_IO_LINK, then its timeout); make room for both first.
@@ -178,7 +157,7 @@ bool UringDriver::PrepAndLink(Handle h, internal::OpSlot& slot) {
     if (io_uring_sq_space_left(&ring_) < need) return false;
   }
   io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
-  Prep(sqe, slot);
+  slot.vt->prep(sqe, slot);
   if (slot.fixed_index >= 0) {
     sqe->fd = slot.fixed_index;  // the registered slot, not the fd
     sqe->flags |= IOSQE_FIXED_FILE;
@@ -201,7 +180,7 @@ bool UringDriver::PrepAndLink(Handle h, internal::OpSlot& slot) {
 }
 
 void UringDriver::StartOp(Handle h, internal::OpSlot& slot) {
-  if (slot.kind == internal::OpSlot::Kind::kTimeout) {
+  if (slot.vt->kind == OpInfo::Kind::kTimeout) {
     const int64_t ns = slot.timeout_ns;
     auto* ts = reinterpret_cast<__kernel_timespec*>(slot.backend_data);
     ts->tv_sec = ns / 1'000'000'000;

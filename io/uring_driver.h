@@ -78,7 +78,6 @@ class UringDriver final : public Driver {
   // Returns an SQE, submitting the queue first if it is full; null if the
   // kernel still has no room.
   io_uring_sqe* GetSqe();
-  static void Prep(io_uring_sqe* sqe, internal::OpSlot& slot);
   // Fills the SQE(s) for slot `h` (and its linked timeout); false if the SQ
   // has no room even after a submit.
   bool PrepAndLink(Handle h, internal::OpSlot& slot);
