@@ -57,9 +57,35 @@ void BM_RawUringNop(benchmark::State& state) {
 }
 BENCHMARK(BM_RawUringNop)->UseRealTime();
 
-// The same batches through the driver: kBatch tasks each co_await a Nop,
-// the shard submits them with one io_uring_enter per tick.
+// The same through the driver: kBatch tasks each co_await NOPs back to back
+// (kRounds each), so up to kBatch are in flight and the shard submits them
+// with one io_uring_enter per tick. Items: NOPs.
 void BM_DriverNop(benchmark::State& state) {
+  constexpr int kRounds = 64;
+  auto rt = OneShardWithDriver();
+  (void)rt->Run([&state]() -> runtime::Task<void> {
+    io::Driver* d = io::Driver::Current();
+    auto worker = [](io::Driver* d) -> runtime::Task<int> {
+      int ok = 0;
+      for (int i = 0; i < kRounds; ++i) ok += (co_await d->Nop()).ok();
+      co_return ok;
+    };
+    std::vector<runtime::JoinHandle<int>> hs;
+    hs.reserve(kBatch);
+    while (state.KeepRunningBatch(kBatch * kRounds)) {
+      for (unsigned i = 0; i < kBatch; ++i) {
+        hs.push_back(runtime::Spawn(worker(d)));
+      }
+      for (auto& h : hs) benchmark::DoNotOptimize(co_await h);
+      hs.clear();
+    }
+  });
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DriverNop)->UseRealTime();
+
+// As BM_DriverNop, but a task is spawned and joined for every NOP.
+void BM_DriverNopSpawnEach(benchmark::State& state) {
   auto rt = OneShardWithDriver();
   (void)rt->Run([&state]() -> runtime::Task<void> {
     io::Driver* d = io::Driver::Current();
@@ -78,7 +104,7 @@ void BM_DriverNop(benchmark::State& state) {
   });
   state.SetItemsProcessed(state.iterations() * kBatch);
 }
-BENCHMARK(BM_DriverNop)->UseRealTime();
+BENCHMARK(BM_DriverNopSpawnEach)->UseRealTime();
 
 // One task awaiting NOPs back to back: the latency path (one enter each).
 void BM_DriverNopSerial(benchmark::State& state) {
