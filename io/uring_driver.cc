@@ -76,6 +76,9 @@ absl::Status UringDriver::Init(const DriverOptions& options) {
     return absl::ErrnoToStatus(-rc, "io_uring_queue_init_params");
   }
   ring_ready_ = true;
+  // Room for the wake read and a few cancels beyond the ops.
+  cq_limit_ = ring_.cq.ring_entries > 8 ? ring_.cq.ring_entries - 4
+                                        : ring_.cq.ring_entries / 2;
   if (options.registered_files > 0) {
     const int r =
         io_uring_register_files_sparse(&ring_, options.registered_files);
@@ -103,6 +106,8 @@ void UringDriver::Shutdown() {
   if (sqe != nullptr) {
     io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
     io_uring_sqe_set_data64(sqe, kCancelTag);
+    ++pending_sqes_;
+    ++in_kernel_;
   }
   backlog_.clear();
   destroying_ = true;  // reaping the wake read does not re-arm it
@@ -127,6 +132,7 @@ void UringDriver::ArmWake() {
   io_uring_prep_read(sqe, wake_fd_, &wake_value_, sizeof(wake_value_), 0);
   io_uring_sqe_set_data64(sqe, kWakeTag);
   ++pending_sqes_;
+  ++in_kernel_;
   wake_armed_ = true;
 }
 
@@ -150,6 +156,9 @@ bool UringDriver::PrepAndLink(Handle h, internal::OpSlot& slot) {
   // An op with a deadline needs two adjacent SQEs in one submission (the op
   // with IOSQE_IO_LINK, then its timeout); make room for both first.
   const unsigned need = slot.has_deadline ? 2 : 1;
+  // Bound what is in the kernel by the completion queue, so it can never
+  // overflow: past that, ops wait in the user-space backlog.
+  if (in_kernel_ + need > cq_limit_) return false;
   if (io_uring_sq_space_left(&ring_) < need) {
     const int n = io_uring_submit(&ring_);
     if (n > 0) submitted_ += static_cast<uint64_t>(n);
@@ -164,6 +173,7 @@ bool UringDriver::PrepAndLink(Handle h, internal::OpSlot& slot) {
   }
   io_uring_sqe_set_data64(sqe, h.Pack());
   ++pending_sqes_;
+  ++in_kernel_;
   if (slot.has_deadline) {
     sqe->flags |= IOSQE_IO_LINK;
     // The timespec must stay put until the SQE is consumed: the slot is
@@ -175,6 +185,7 @@ bool UringDriver::PrepAndLink(Handle h, internal::OpSlot& slot) {
     io_uring_prep_link_timeout(t, ts, 0);
     io_uring_sqe_set_data64(t, kLinkTimeoutTag);
     ++pending_sqes_;
+    ++in_kernel_;
   }
   return true;
 }
@@ -227,6 +238,7 @@ void UringDriver::SubmitCancel(Handle h) {
   io_uring_prep_cancel64(sqe, h.Pack(), 0);
   io_uring_sqe_set_data64(sqe, kCancelTag);
   ++pending_sqes_;
+  ++in_kernel_;
 }
 
 void UringDriver::Reap(size_t budget, size_t* reaped) {
@@ -248,6 +260,7 @@ void UringDriver::Reap(size_t budget, size_t* reaped) {
       Complete(Handle::Unpack(tag), cqes[i]->res, cqes[i]->flags);
     }
     io_uring_cq_advance(&ring_, n);
+    in_kernel_ -= n;
     *reaped += n;
   }
 }
@@ -267,6 +280,9 @@ size_t UringDriver::Poll(size_t budget) {
   }
   size_t reaped = 0;
   Reap(budget, &reaped);
+  // Completions made room: move backlogged ops into SQEs now (submitted
+  // with the next enter).
+  if (reaped > 0 && !backlog_.empty()) FlushBacklog();
   return reaped;
 }
 

@@ -30,9 +30,11 @@ struct UringFeatures {
 // also runs the deferred completions) and reaps up to `budget` CQEs without
 // a syscall. A CQE for a recycled slot is ignored.
 //
-// SQ full: GetSqe submits and retries; if the kernel still has no room the
-// op waits in a user-space backlog bounded by DriverOptions::backlog_limit,
-// past which submitters suspend (Driver::CanAdmit).
+// Backpressure: ops in the kernel are bounded by the completion queue's
+// size (so it never overflows) and by the SQ (GetSqe submits and retries);
+// an op that finds no room waits in a user-space backlog bounded by
+// DriverOptions::backlog_limit, past which submitters suspend
+// (Driver::CanAdmit). Nothing is dropped; nothing grows without bound.
 //
 // Park(): one io_uring_enter that submits and waits for a CQE or the
 // deadline. Wake() (any thread) writes an eventfd that the ring always has a
@@ -97,6 +99,10 @@ class UringDriver final : public Driver {
   // Ops with a slot that found the SQ full, in order.
   std::deque<Handle> backlog_;
   unsigned pending_sqes_ = 0;
+  // SQEs prepared whose CQE has not been reaped yet (every SQE yields
+  // exactly one CQE); kept <= cq_limit_ so the CQ cannot overflow.
+  uint32_t in_kernel_ = 0;
+  uint32_t cq_limit_ = 0;
   uint64_t submitted_ = 0;
 };
 
