@@ -1,5 +1,7 @@
 #include "io/driver.h"
 
+#include <liburing.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -50,6 +52,7 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Create(
     d = *std::move(e);
   }
   d->SetRegisteredFileSlots(options.registered_files);
+  d->options_ = options;
   d->MakeCurrent();
   spdlog::info("driver: {}", d->Describe());
   return d;
@@ -74,6 +77,26 @@ Driver::~Driver() {
 
 void Driver::MakeCurrent() { tls_driver = this; }
 
+BufPool& Driver::buffers() {
+  if (!buffers_.has_value()) {
+    absl::StatusOr<BufPool> p =
+        BufPool::Hybrid(options_.buffers, this, options_.buffer_policy);
+    if (!p.ok()) {
+      internal::Die(
+          absl::StrCat("driver: cannot create the shard's buffer pool: ",
+                       p.status().ToString()));
+    }
+    buffers_.emplace(*std::move(p));
+  }
+  return *buffers_;
+}
+
+absl::StatusOr<int> Driver::RegisterBuffer(char* data, size_t size) {
+  return DoRegisterBuffer(data, size);
+}
+
+void Driver::UnregisterBuffer(int index) { DoUnregisterBuffer(index); }
+
 void Driver::Complete(Handle h, int32_t res, uint32_t flags) {
   internal::OpSlot* slot = ops_.Get(h);
   if (slot == nullptr || slot->done) return;  // stale or already reported
@@ -88,6 +111,11 @@ void Driver::Complete(Handle h, int32_t res, uint32_t flags) {
   slot->flags = flags;
   slot->done = true;
   if (slot->orphaned) {
+    // A kernel-selected buffer nobody will take: back into its ring.
+    if (slot->ring != nullptr && (flags & IORING_CQE_F_BUFFER) != 0) {
+      slot->ring->Lend(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT),
+                       0);
+    }
     ops_.Remove(h);  // nothing refers to the buffer any more
   } else {
     runtime::internal::ScheduleLocal(slot->waiter);
@@ -133,24 +161,45 @@ void Driver::Op::Start() {
   started_ = true;
   slot.fd = fd_;
   slot.offset = offset_;
-  slot.buffer = std::move(buffer_);  // the op owns it until it completes
+  slot.buf = std::move(buffer_);  // the op owns it until it completes
+  slot.begin = begin_;
+  slot.length = length_;
   slot.timeout_ns = timeout_ns_;
   if (deadline_ns_ >= 0 && kind_ != Kind::kTimeout) {
     slot.has_deadline = true;
     slot.deadline =
         std::chrono::steady_clock::now() + runtime::Duration(deadline_ns_);
   }
-  slot.length = slot.buffer.size();
   slot.vt = &internal::OpsFor(kind_);
   slot.fixed_index = fixed_index_;
   slot.waiter = waiter_;
+  if (slot.buf.RegisteredWith(&d)) slot.buf_index = slot.buf.reg_index();
+  if (ring_ != nullptr) {
+    if (ring_->in_kernel()) {
+      slot.ring = ring_;  // the kernel picks the buffer when data arrives
+      slot.length = ring_->buffer_size();
+    } else {
+      // User-space ring: lend a buffer now and run a plain read into it.
+      slot.buf = ring_->LendAny();
+      if (!slot.buf.valid()) {
+        ++d.started_;
+        d.Complete(handle_, -ENOBUFS);
+        return;
+      }
+      slot.begin = 0;
+      slot.length = slot.buf.capacity();
+      slot.vt = &internal::OpsFor(Kind::kRead);
+      if (slot.buf.RegisteredWith(&d)) slot.buf_index = slot.buf.reg_index();
+    }
+  }
   if (d.faults_ != nullptr && d.InjectFault(handle_, slot)) return;
   ++d.started_;
   d.StartOp(handle_, slot);
 }
 
 bool Driver::InjectFault(Handle h, internal::OpSlot& slot) {
-  const OpInfo info{slot.vt->kind, slot.fd, slot.offset, slot.length, started_};
+  const OpInfo info{slot.vt->kind, slot.fd,  slot.offset,
+                    slot.length,   started_, slot.buf_index >= 0};
   const Fault f = faults_->OnOp(info);
   switch (f.action) {
     case Fault::Action::kNone:
@@ -218,7 +267,23 @@ Result Driver::Op::await_resume() {
   if (cancelled_early_) return Result(-ECANCELED);
   internal::OpSlot& slot = *driver_->ops_.Get(handle_);
   const Result r(slot.res);
-  buffer_ = std::move(slot.buffer);
+  if (slot.ring != nullptr) {
+    if ((slot.flags & IORING_CQE_F_BUFFER) != 0) {
+      buffer_ = slot.ring->Lend(
+          static_cast<uint16_t>(slot.flags >> IORING_CQE_BUFFER_SHIFT),
+          r.ok() ? static_cast<size_t>(r.value()) : 0);
+    }
+  } else if (ring_ != nullptr) {
+    if (r.ok()) {
+      buffer_ = std::move(slot.buf);
+      buffer_.set_size(static_cast<size_t>(r.value()));
+    }
+  } else {
+    buffer_ = std::move(slot.buf);
+    if (kind_ == Kind::kRead && r.ok()) {
+      buffer_.set_size(slot.begin + static_cast<size_t>(r.value()));
+    }
+  }
   driver_->ops_.Remove(handle_);
   started_ = false;
   return r;

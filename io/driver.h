@@ -9,6 +9,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "io/buf_ring.h"
+#include "io/buffer/buf_pool.h"
+#include "io/buffer/fixed_buf.h"
 #include "io/result.h"
 #include "io/stable_slab.h"
 #include "runtime/cancellation.h"
@@ -19,6 +22,7 @@
 #include "runtime/runtime.h"
 
 struct io_uring_sqe;
+struct io_uring_buf_ring;
 
 namespace veloq::io {
 
@@ -39,6 +43,13 @@ struct DriverOptions {
   size_t backlog_limit = 1024;
   // Slots in the registered-file table (RegisterFile).
   uint32_t registered_files = 64;
+  // io_uring: slots in the registered-buffer table (pools register each
+  // arena in one slot; BufferRegistrar).
+  uint32_t registered_buffers = 64;
+  // The shard's default buffer pool (Driver::buffers()), created on first
+  // use and registered with this driver.
+  HybridPool::Options buffers;
+  BufPoolOptions buffer_policy;
   // io_uring: ask for these setup flags; each is dropped (and logged) if the
   // kernel refuses it.
   bool single_issuer = true;
@@ -48,12 +59,14 @@ struct DriverOptions {
 
 // What an op is, as a fault injector sees it.
 struct OpInfo {
-  enum class Kind : uint8_t { kNop, kRead, kWrite, kTimeout };
+  enum class Kind : uint8_t { kNop, kRead, kWrite, kTimeout, kReadSelect };
   Kind kind;
   int fd;
   uint64_t offset;
   size_t length;
   uint64_t sequence;  // ops this driver started before this one
+  // The buffer is registered with this driver (io_uring: a *_FIXED op).
+  bool fixed_buffer = false;
 };
 
 // What to do to one op.
@@ -117,14 +130,20 @@ struct OpSlot {
   bool user_cancelled = false;    // cancelled by its task, not the deadline
   bool delayed = false;           // held back by a fault injector
   int fixed_index = -1;           // registered-file slot of `fd`, or -1
-  std::vector<char> buffer;       // owned by the op until it completes
-  size_t length = 0;              // bytes to transfer (<= buffer.size())
+  int buf_index = -1;             // registered-buffer slot of `buf`, or -1
+  FixedBuf buf;                   // owned by the op until it completes
+  size_t begin = 0;               // the op's range of buf: [begin, +length)
+  size_t length = 0;              // bytes to transfer
+  BufRing* ring = nullptr;        // kReadSelect: where the buffer comes from
+  int selected = -1;              // kReadSelect on epoll: the buffer taken
   int64_t timeout_ns = 0;         // kTimeout: the duration
   runtime::TimePoint deadline{};  // per-op deadline (steady clock)
   // Backend scratch space, stable for the op's life.
   uint64_t backend_data[4] = {};
   runtime::internal::TimerEntry timer;  // epoll: timeout / deadline
   const OpVTable* vt = nullptr;
+
+  char* data() { return buf.data() + begin; }
 };
 
 }  // namespace internal
@@ -145,7 +164,7 @@ struct OpSlot {
 //
 // Thread safety: shard-local, except Wake() (thread-safe). REQUIRES: created
 // on the shard's thread.
-class Driver : public runtime::Parker {
+class Driver : public runtime::Parker, public BufferRegistrar {
  public:
   // Creates the backend `options` asks for (see Backend) and logs one line
   // with the choice and its features.
@@ -177,6 +196,26 @@ class Driver : public runtime::Parker {
   absl::StatusOr<RegisteredFile> RegisterFile(int fd);
   absl::Status UnregisterFile(RegisteredFile f);
 
+  // The shard's default buffer pool (created on first use from
+  // DriverOptions::buffers, registered with this driver). Shard-local.
+  BufPool& buffers();
+
+  // BufferRegistrar: io_uring registers [data, data + size) in a slot of
+  // its fixed-buffer table (a sparse table updated in place, so pools can
+  // grow); epoll has no table (Unimplemented: buffers stay plain).
+  absl::StatusOr<int> RegisterBuffer(char* data, size_t size) override;
+  void UnregisterBuffer(int index) override;
+
+  // For BufRing: a fresh buffer group id, and the kernel side of a
+  // provided-buffer ring (io_uring). Unimplemented: the ring runs in user
+  // space (epoll, or a kernel without IORING_REGISTER_PBUF_RING).
+  uint16_t NextBufGroup() { return next_buf_group_++; }
+  virtual absl::Status RegisterBufRing(::io_uring_buf_ring* ring,
+                                       uint32_t entries, uint16_t group) {
+    return absl::UnimplementedError("no provided-buffer rings");
+  }
+  virtual void UnregisterBufRing(uint16_t group) {}
+
   // Installs `f` (not owned; null removes it) to fail, shorten or delay the
   // ops started from now on. Shard-local.
   void SetFaultInjector(FaultInjector* f) { faults_ = f; }
@@ -188,8 +227,8 @@ class Driver : public runtime::Parker {
   using OpRegistry = StableSlab<internal::OpSlot>;
   using Handle = OpRegistry::Handle;
 
-  // The awaitable every op returns. co_await yields the op's Result; ops
-  // with a buffer give it back through TakeBuffer() after the await.
+  // The awaitable of ops without a buffer: co_await yields the op's Result.
+  // (BufOp, for ops with one, yields the buffer back with it.)
   class Op : private runtime::CancellationHook {
    public:
     Op(Op&&) = delete;
@@ -198,7 +237,7 @@ class Driver : public runtime::Parker {
     bool await_suspend(std::coroutine_handle<> h);
     Result await_resume();
     // The op's buffer, back from the kernel (after co_await).
-    std::vector<char> TakeBuffer() { return std::move(buffer_); }
+    FixedBuf TakeBuffer() { return std::move(buffer_); }
     // Gives the op a deadline: if it has not completed `d` after it starts,
     // it is cancelled and yields -ETIMEDOUT. Call before co_await.
     Op& Deadline(runtime::Duration d) {
@@ -206,19 +245,36 @@ class Driver : public runtime::Parker {
       return *this;
     }
 
-   private:
+   protected:
     friend class Driver;
     using Kind = OpInfo::Kind;
     Op(Driver* d, Kind kind, int fd = -1, uint64_t offset = 0,
-       std::vector<char> buffer = {}, int64_t timeout_ns = 0,
-       int fixed_index = -1)
+       int64_t timeout_ns = 0, int fixed_index = -1)
         : driver_(d),
           kind_(kind),
           fd_(fd),
           offset_(offset),
           timeout_ns_(timeout_ns),
+          fixed_index_(fixed_index) {}
+    Op(Driver* d, Kind kind, int fd, uint64_t offset, BufSlice slice,
+       int fixed_index)
+        : driver_(d),
+          kind_(kind),
+          fd_(fd),
+          offset_(offset),
+          timeout_ns_(0),
           fixed_index_(fixed_index),
-          buffer_(std::move(buffer)) {}
+          buffer_(std::move(slice.buf())),
+          begin_(slice.begin()),
+          length_(slice.size()) {}
+    Op(Driver* d, Kind kind, int fd, uint64_t offset, BufRing* ring)
+        : driver_(d),
+          kind_(kind),
+          fd_(fd),
+          offset_(offset),
+          timeout_ns_(0),
+          fixed_index_(-1),
+          ring_(ring) {}
     void Cancelled() override;
     // Creates the slot and hands the op to the backend.
     void Start();
@@ -230,7 +286,10 @@ class Driver : public runtime::Parker {
     const int64_t timeout_ns_;
     const int fixed_index_;  // registered-file slot, or -1
     int64_t deadline_ns_ = -1;
-    std::vector<char> buffer_;
+    FixedBuf buffer_;
+    size_t begin_ = 0;
+    size_t length_ = 0;
+    BufRing* const ring_ = nullptr;
     runtime::Waiter waiter_;
     Handle handle_{};
     bool started_ = false;  // has a slot
@@ -238,28 +297,67 @@ class Driver : public runtime::Parker {
     bool cancelled_early_ = false;
   };
 
+  // The awaitable of ops with a buffer: co_await yields a BufResult, the
+  // op's result and the buffer back from the kernel.
+  class BufOp : public Op {
+   public:
+    BufResult await_resume() {
+      Result r = Op::await_resume();
+      return BufResult(r, TakeBuffer());
+    }
+    BufOp& Deadline(runtime::Duration d) {
+      Op::Deadline(d);
+      return *this;
+    }
+
+   private:
+    friend class Driver;
+    using Op::Op;
+  };
+
   // A no-op round trip through the backend.
   Op Nop() { return Op(this, Op::Kind::kNop); }
-  // Reads up to buf.size() bytes at `offset` (kNoOffset: the file position,
-  // as for pipes and sockets). The buffer belongs to the op until it
-  // completes; take it back with TakeBuffer(). Result: bytes, or -errno.
-  Op Read(int fd, std::vector<char> buf, uint64_t offset) {
-    return Op(this, Op::Kind::kRead, fd, offset, std::move(buf));
+
+  // Reads at `offset` (kNoOffset: the file position, as for pipes and
+  // sockets) into `buf`: a FixedBuf (its whole capacity) or a BufSlice (its
+  // range). The buffer belongs to the op until it completes and comes back
+  // in the BufResult, its size() set to the end of the bytes read. Result:
+  // bytes (0 at end of file), or -errno. Registered buffers (from the
+  // shard's pools) use IORING_OP_READ_FIXED.
+  BufOp Read(int fd, FixedBuf buf, uint64_t offset) {
+    return Read(fd, ReadSlice(std::move(buf)), offset);
   }
-  // Writes `buf` (may be short, as write(2)). Result: bytes written.
-  Op Write(int fd, std::vector<char> buf, uint64_t offset) {
-    return Op(this, Op::Kind::kWrite, fd, offset, std::move(buf));
+  BufOp Read(int fd, BufSlice buf, uint64_t offset) {
+    return BufOp(this, Op::Kind::kRead, fd, offset, std::move(buf), -1);
+  }
+  // Writes `buf`: a FixedBuf (its data, [0, size())) or a BufSlice (its
+  // range). May be short, as write(2). Result: bytes written.
+  BufOp Write(int fd, FixedBuf buf, uint64_t offset) {
+    return Write(fd, WriteSlice(std::move(buf)), offset);
+  }
+  BufOp Write(int fd, BufSlice buf, uint64_t offset) {
+    return BufOp(this, Op::Kind::kWrite, fd, offset, std::move(buf), -1);
   }
   // The same on a registered file.
-  Op Read(RegisteredFile f, std::vector<char> buf, uint64_t offset) {
-    return Op(this, Op::Kind::kRead, f.fd, offset, std::move(buf), 0, f.index);
+  BufOp Read(RegisteredFile f, FixedBuf buf, uint64_t offset) {
+    return BufOp(this, Op::Kind::kRead, f.fd, offset, ReadSlice(std::move(buf)),
+                 f.index);
   }
-  Op Write(RegisteredFile f, std::vector<char> buf, uint64_t offset) {
-    return Op(this, Op::Kind::kWrite, f.fd, offset, std::move(buf), 0, f.index);
+  BufOp Write(RegisteredFile f, FixedBuf buf, uint64_t offset) {
+    return BufOp(this, Op::Kind::kWrite, f.fd, offset,
+                 WriteSlice(std::move(buf)), f.index);
   }
+  // Reads into a buffer the kernel picks from `ring` when data arrives (no
+  // buffer is tied up while the op waits). The BufResult's buffer is that
+  // one (it returns to the ring when destroyed); -ENOBUFS when the ring is
+  // empty. REQUIRES: `ring` belongs to this driver and outlives the op.
+  BufOp ReadSelect(int fd, BufRing& ring, uint64_t offset = kNoOffset) {
+    return BufOp(this, Op::Kind::kReadSelect, fd, offset, &ring);
+  }
+
   // Completes after `d` with -ETIME, or early with -ECANCELED.
   Op Timeout(runtime::Duration d) {
-    return Op(this, Op::Kind::kTimeout, -1, 0, {}, d.count());
+    return Op(this, Op::Kind::kTimeout, -1, 0, d.count());
   }
 
   static constexpr uint64_t kNoOffset = ~uint64_t{0};
@@ -284,6 +382,17 @@ class Driver : public runtime::Parker {
   // Registered-file table size (set by the backend at creation).
   void SetRegisteredFileSlots(uint32_t n) { fixed_files_.assign(n, -1); }
 
+  // Backend hooks for BufferRegistrar (defaults: no buffer table).
+  virtual absl::StatusOr<int> DoRegisterBuffer(char* data, size_t size) {
+    return absl::UnimplementedError("this driver has no buffer table");
+  }
+  virtual void DoUnregisterBuffer(int index) {}
+  // Drops the default pool (backends call it from Shutdown, on the shard,
+  // once no op is in flight).
+  void ReleaseBuffers() { buffers_.reset(); }
+
+  DriverOptions options_;
+
   // Reports the result of the op in slot `h` (ignored if `h` is stale).
   void Complete(Handle h, int32_t res, uint32_t flags = 0);
   // Starts ops that were waiting for room, while CanAdmit().
@@ -307,6 +416,8 @@ class Driver : public runtime::Parker {
   uint64_t started_ = 0;
   FaultInjector* faults_ = nullptr;
   std::vector<int> fixed_files_;  // slot -> fd; -1 when free
+  std::optional<BufPool> buffers_;
+  uint16_t next_buf_group_ = 0;
 };
 
 // A Runtime::ParkerFactory that gives every shard a Driver built from

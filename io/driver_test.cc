@@ -51,9 +51,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, DriverTest,
                                                              : "Epoll";
                          });
 
-std::vector<char> Bytes(const std::string& s) {
-  return std::vector<char>(s.begin(), s.end());
-}
+FixedBuf Bytes(const std::string& s) { return FixedBuf::Copy(s); }
 
 TEST(DriverCreateTest, ReportsWhatTheKernelAccepted) {
   auto d = UringDriver::Create();
@@ -115,15 +113,12 @@ TEST_P(DriverTest, WriteThenReadAFile) {
   unlink(path);
   auto r = RunOnRuntime(Options(), [fd]() -> Task<std::string> {
     Driver* d = Driver::Current();
-    auto w = d->Write(fd, Bytes("hello, ring"), 0);
-    Result wr = co_await w;
-    EXPECT_EQ(wr.value(), 11);
-    EXPECT_EQ(w.TakeBuffer().size(), 11u);  // the buffer comes back
-    auto rd = d->Read(fd, std::vector<char>(64), 7);
-    Result rr = co_await rd;
-    EXPECT_TRUE(rr.ok()) << rr.status();
-    std::vector<char> buf = rd.TakeBuffer();
-    co_return std::string(buf.data(), rr.ok() ? rr.value() : 0);
+    BufResult w = co_await d->Write(fd, Bytes("hello, ring"), 0);
+    EXPECT_EQ(w.res.value(), 11);
+    EXPECT_EQ(w.buf.view(), "hello, ring");  // the buffer comes back
+    BufResult rd = co_await d->Read(fd, FixedBuf::Heap(64), 7);
+    EXPECT_TRUE(rd.res.ok()) << rd.res.status();
+    co_return std::string(rd.buf.view());
   });
   close(fd);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -132,7 +127,9 @@ TEST_P(DriverTest, WriteThenReadAFile) {
 
 TEST_P(DriverTest, ErrorsComeBackAsNegativeErrno) {
   auto r = RunOnRuntime(Options(), []() -> Task<int> {
-    Result res = co_await Driver::Current()->Read(-1, std::vector<char>(8), 0);
+    BufResult br = co_await Driver::Current()->Read(-1, FixedBuf::Heap(8), 0);
+    const Result res = br.res;
+    EXPECT_EQ(br.buf.capacity(), 8u);
     EXPECT_FALSE(res.ok());
     EXPECT_EQ(res.status().code(), absl::StatusCode::kFailedPrecondition);
     co_return res.error();
@@ -147,11 +144,9 @@ TEST_P(DriverTest, PipeReadCompletesWhenAnotherTaskWrites) {
   auto r = RunOnRuntime(Options(), [p]() -> Task<std::string> {
     Driver* d = Driver::Current();
     auto reader = Spawn([](int fd) -> Task<std::string> {
-      auto op =
-          Driver::Current()->Read(fd, std::vector<char>(16), Driver::kNoOffset);
-      Result res = co_await op;
-      std::vector<char> b = op.TakeBuffer();
-      co_return std::string(b.data(), res.ok() ? res.value() : 0);
+      BufResult r = co_await Driver::Current()->Read(fd, FixedBuf::Heap(16),
+                                                     Driver::kNoOffset);
+      co_return std::string(r.buf.view());
     }(p[0]));
     (void)co_await runtime::Sleep(5ms);  // the reader is parked in the kernel
     (void)co_await d->Write(p[1], Bytes("ping"), Driver::kNoOffset);
@@ -180,14 +175,12 @@ TEST_P(DriverTest, RegisteredFiles) {
     EXPECT_EQ(drv->RegisterFile(fd).status().code(),
               absl::StatusCode::kResourceExhausted);
     EXPECT_TRUE(drv->UnregisterFile(*second).ok());
-    Result w = co_await drv->Write(*f, Bytes("fixed"), 0);
-    EXPECT_EQ(w.value(), 5);
-    auto rd = drv->Read(*f, std::vector<char>(16), 0);
-    Result rr = co_await rd;
+    BufResult w = co_await drv->Write(*f, Bytes("fixed"), 0);
+    EXPECT_EQ(w.res.value(), 5);
+    BufResult rd = co_await drv->Read(*f, FixedBuf::Heap(16), 0);
     EXPECT_TRUE(drv->UnregisterFile(*f).ok());
     EXPECT_EQ(drv->UnregisterFile(*f).code(), absl::StatusCode::kNotFound);
-    std::vector<char> b = rd.TakeBuffer();
-    co_return std::string(b.data(), rr.ok() ? rr.value() : 0);
+    co_return std::string(rd.buf.view());
   });
   close(fd);
   ASSERT_TRUE(r.ok()) << r.status();
@@ -210,11 +203,10 @@ TEST_P(DriverTest, CancellingTheTaskCancelsTheOpInTheKernel) {
   ASSERT_EQ(pipe(p), 0);
   auto r = RunOnRuntime(Options(), [p]() -> Task<int> {
     auto reader = Spawn([](int fd) -> Task<int> {
-      auto op =
-          Driver::Current()->Read(fd, std::vector<char>(16), Driver::kNoOffset);
-      Result res = co_await op;
-      EXPECT_EQ(op.TakeBuffer().size(), 16u);  // back, intact
-      co_return res.error();
+      BufResult r = co_await Driver::Current()->Read(fd, FixedBuf::Heap(16),
+                                                     Driver::kNoOffset);
+      EXPECT_EQ(r.buf.capacity(), 16u);  // back, intact
+      co_return r.res.error();
     }(p[0]));
     (void)co_await runtime::Sleep(5ms);
     reader.Cancel();
@@ -227,9 +219,8 @@ TEST_P(DriverTest, CancellingTheTaskCancelsTheOpInTheKernel) {
 }
 
 Task<void> ReadOnce(int fd, bool* finished) {
-  auto op =
-      Driver::Current()->Read(fd, std::vector<char>(4096), Driver::kNoOffset);
-  (void)co_await op;
+  (void)co_await Driver::Current()->Read(fd, FixedBuf::Heap(4096),
+                                         Driver::kNoOffset);
   *finished = true;
 }
 
@@ -322,12 +313,12 @@ TEST_P(DriverTest, PerOpDeadlineTimesOutAStuckRead) {
   auto r = RunOnRuntime(Options(), [p]() -> Task<int> {
     const auto t0 = std::chrono::steady_clock::now();
     auto op =
-        Driver::Current()->Read(p[0], std::vector<char>(8), Driver::kNoOffset);
+        Driver::Current()->Read(p[0], FixedBuf::Heap(8), Driver::kNoOffset);
     op.Deadline(10ms);
-    Result res = co_await op;
+    BufResult r = co_await op;
     EXPECT_GE(std::chrono::steady_clock::now() - t0, 10ms);
-    EXPECT_EQ(op.TakeBuffer().size(), 8u);
-    co_return res.error();
+    EXPECT_EQ(r.buf.capacity(), 8u);
+    co_return r.res.error();
   });
   close(p[0]);
   close(p[1]);
@@ -349,6 +340,86 @@ TEST_P(DriverTest, DeadlineDoesNotFireForAFastOp) {
   });
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, 50);
+}
+
+}  // namespace
+}  // namespace veloq::io
+
+namespace veloq::io {
+namespace {
+
+// Records what the driver tells injectors about each op.
+class OpRecorder final : public FaultInjector {
+ public:
+  Fault OnOp(const OpInfo& op) override {
+    ops.push_back(op);
+    return {};
+  }
+  std::vector<OpInfo> ops;
+};
+
+// Buffers from the shard's pool are registered with its driver: io_uring
+// runs them as READ_FIXED / WRITE_FIXED; epoll has no table and runs the
+// same ops plainly. A buffer from another shard's pool, or the heap, is
+// never treated as registered here.
+TEST_P(DriverTest, PoolBuffersUseTheFixedOpcodes) {
+  char path[] = "/tmp/veloq_fixedbuf_XXXXXX";
+  const int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  unlink(path);
+  const bool uring = GetParam() == Backend::kUring;
+  auto r = RunOnRuntime(Options(2), [fd, uring]() -> Task<std::string> {
+    Driver* d = Driver::Current();
+    OpRecorder rec;
+    d->SetFaultInjector(&rec);
+    absl::StatusOr<FixedBuf> out = d->buffers().TryAllocate(100);
+    EXPECT_TRUE(out.ok());
+    EXPECT_EQ(out->reg_index() >= 0, uring);
+    out->Assign("registered memory");
+    BufResult w = co_await d->Write(fd, *std::move(out), 0);
+    EXPECT_EQ(w.res.value(), 17);
+    BufResult rd = co_await d->Read(fd, std::move(w.buf), 0);
+    // A buffer from shard 1's pool, used here: the plain path.
+    auto alloc = [] { return *Driver::Current()->buffers().TryAllocate(4096); };
+    FixedBuf foreign = co_await runtime::SpawnOn(1, alloc);
+    BufResult rf = co_await d->Read(fd, std::move(foreign), 11);
+    d->SetFaultInjector(nullptr);
+    EXPECT_EQ(rec.ops.size(), 3u);
+    if (rec.ops.size() == 3) {
+      EXPECT_EQ(rec.ops[0].fixed_buffer, uring);
+      EXPECT_EQ(rec.ops[1].fixed_buffer, uring);
+      EXPECT_FALSE(rec.ops[2].fixed_buffer);
+    }
+    EXPECT_EQ(rf.buf.view(), "memory");
+    co_return std::string(rd.buf.view());
+  });
+  close(fd);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "registered memory");
+}
+
+// A slice reads into and writes from part of a buffer; a read sets the
+// buffer's size to the end of what it read.
+TEST_P(DriverTest, SlicesTransferPartOfABuffer) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  auto r = RunOnRuntime(Options(), [p]() -> Task<std::string> {
+    Driver* d = Driver::Current();
+    FixedBuf b = FixedBuf::Copy("xxHELLOxx");
+    BufResult w = co_await d->Write(p[1], BufSlice(std::move(b), 2, 7),
+                                    Driver::kNoOffset);
+    EXPECT_EQ(w.res.value(), 5);
+    FixedBuf in = FixedBuf::Heap(16);
+    in.Assign("ab");
+    BufResult rd = co_await d->Read(p[0], BufSlice(std::move(in), 2, 16),
+                                    Driver::kNoOffset);
+    EXPECT_EQ(rd.res.value(), 5);
+    co_return std::string(rd.buf.view());
+  });
+  close(p[0]);
+  close(p[1]);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "abHELLO");
 }
 
 }  // namespace

@@ -271,6 +271,7 @@ void EpollDriver::Shutdown() {
        ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  ReleaseBuffers();
 }
 
 }  // namespace veloq::io

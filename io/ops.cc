@@ -17,25 +17,49 @@ bool Positional(const OpSlot& s) { return s.offset != Driver::kNoOffset; }
 void PrepNop(io_uring_sqe* sqe, OpSlot&) { io_uring_prep_nop(sqe); }
 int32_t RunNop(OpSlot&) { return 0; }
 
+// Registered buffers (from the shard's pools) take the fixed opcodes: the
+// kernel skips pinning the pages on every op.
 void PrepRead(io_uring_sqe* sqe, OpSlot& s) {
-  io_uring_prep_read(sqe, s.fd, s.buffer.data(),
-                     static_cast<unsigned>(s.length), s.offset);
+  if (s.buf_index >= 0) {
+    io_uring_prep_read_fixed(sqe, s.fd, s.data(),
+                             static_cast<unsigned>(s.length), s.offset,
+                             s.buf_index);
+  } else {
+    io_uring_prep_read(sqe, s.fd, s.data(), static_cast<unsigned>(s.length),
+                       s.offset);
+  }
 }
 int32_t RunRead(OpSlot& s) {
-  return ResultOf(Positional(s) ? ::pread(s.fd, s.buffer.data(), s.length,
+  return ResultOf(Positional(s) ? ::pread(s.fd, s.data(), s.length,
                                           static_cast<off_t>(s.offset))
-                                : ::read(s.fd, s.buffer.data(), s.length));
+                                : ::read(s.fd, s.data(), s.length));
 }
 
 void PrepWrite(io_uring_sqe* sqe, OpSlot& s) {
-  io_uring_prep_write(sqe, s.fd, s.buffer.data(),
-                      static_cast<unsigned>(s.length), s.offset);
+  if (s.buf_index >= 0) {
+    io_uring_prep_write_fixed(sqe, s.fd, s.data(),
+                              static_cast<unsigned>(s.length), s.offset,
+                              s.buf_index);
+  } else {
+    io_uring_prep_write(sqe, s.fd, s.data(), static_cast<unsigned>(s.length),
+                        s.offset);
+  }
 }
 int32_t RunWrite(OpSlot& s) {
-  return ResultOf(Positional(s) ? ::pwrite(s.fd, s.buffer.data(), s.length,
+  return ResultOf(Positional(s) ? ::pwrite(s.fd, s.data(), s.length,
                                            static_cast<off_t>(s.offset))
-                                : ::write(s.fd, s.buffer.data(), s.length));
+                                : ::write(s.fd, s.data(), s.length));
 }
+
+// io_uring picks the buffer from the ring's group when data arrives.
+void PrepReadSelect(io_uring_sqe* sqe, OpSlot& s) {
+  io_uring_prep_read(sqe, s.fd, nullptr, static_cast<unsigned>(s.length),
+                     s.offset);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = s.ring->group();
+}
+// Readiness backends lend the buffer at start and run kRead instead.
+int32_t RunReadSelect(OpSlot&) { return -EINVAL; }
 
 // The io_uring backend keeps the op's timespec in backend_data (stable).
 void PrepTimeout(io_uring_sqe* sqe, OpSlot& s) {
@@ -50,6 +74,7 @@ constexpr OpVTable kOps[] = {
     {OpInfo::Kind::kRead, &PrepRead, EPOLLIN, &RunRead},
     {OpInfo::Kind::kWrite, &PrepWrite, EPOLLOUT, &RunWrite},
     {OpInfo::Kind::kTimeout, &PrepTimeout, 0, &RunTimeout},
+    {OpInfo::Kind::kReadSelect, &PrepReadSelect, EPOLLIN, &RunReadSelect},
 };
 
 }  // namespace

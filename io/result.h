@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "io/buffer/fixed_buf.h"
 
 namespace veloq::io {
 
@@ -34,6 +35,18 @@ class Result {
 
  private:
   int32_t res_;
+};
+
+// What an op with a buffer yields: its result and the buffer, back from the
+// kernel (`auto [res, buf] = co_await driver.Read(fd, std::move(buf), 0);`).
+class BufResult {
+ public:
+  BufResult(Result r, FixedBuf b) : res(r), buf(std::move(b)) {}
+  BufResult(BufResult&&) noexcept = default;
+  BufResult& operator=(BufResult&&) noexcept = default;
+
+  Result res;
+  FixedBuf buf;
 };
 
 }  // namespace veloq::io

@@ -26,8 +26,9 @@ constexpr uint64_t kLinkTimeoutTag = ~uint64_t{0} - 2;
 std::string UringFeatures::ToString() const {
   return absl::StrCat("io_uring single_issuer=", single_issuer ? 1 : 0,
                       " defer_taskrun=", defer_taskrun ? 1 : 0,
-                      " coop_taskrun=", coop_taskrun ? 1 : 0, " features=0x",
-                      absl::Hex(kernel_features));
+                      " coop_taskrun=", coop_taskrun ? 1 : 0,
+                      " registered_buffers=", registered_buffers,
+                      " features=0x", absl::Hex(kernel_features));
 }
 
 std::string UringDriver::Describe() const { return features_.ToString(); }
@@ -85,6 +86,19 @@ absl::Status UringDriver::Init(const DriverOptions& options) {
     if (r < 0) return absl::ErrnoToStatus(-r, "io_uring_register_files_sparse");
   }
   SetRegisteredFileSlots(options.registered_files);
+  if (options.registered_buffers > 0) {
+    // A sparse table: pools fill slots as they add arenas. Without it (old
+    // kernel, memlock limit) buffers simply stay unregistered.
+    const int r =
+        io_uring_register_buffers_sparse(&ring_, options.registered_buffers);
+    if (r == 0) {
+      buf_slots_.assign(options.registered_buffers, false);
+      features_.registered_buffers = options.registered_buffers;
+    } else {
+      spdlog::info("driver: no registered-buffer table ({})",
+                   std::strerror(-r));
+    }
+  }
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
   if (wake_fd_ < 0) return absl::ErrnoToStatus(errno, "eventfd");
   ArmWake();
@@ -123,6 +137,61 @@ void UringDriver::Shutdown() {
   if (ops_.size() > 0 || wake_armed_) {
     spdlog::error("driver: {} op(s) did not complete after cancellation",
                   ops_.size());
+  }
+  ReleaseBuffers();
+}
+
+absl::StatusOr<int> UringDriver::DoRegisterBuffer(char* data, size_t size) {
+  for (size_t i = 0; i < buf_slots_.size(); ++i) {
+    if (buf_slots_[i]) continue;
+    iovec iov{data, size};
+    __u64 tag = 0;
+    const int r = io_uring_register_buffers_update_tag(
+        &ring_, static_cast<unsigned>(i), &iov, &tag, 1);
+    if (r < 0) return absl::ErrnoToStatus(-r, "io_uring register buffer");
+    buf_slots_[i] = true;
+    return static_cast<int>(i);
+  }
+  if (buf_slots_.empty()) {
+    return absl::UnimplementedError("no registered-buffer table");
+  }
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "registered-buffer table full (", buf_slots_.size(), " slots)"));
+}
+
+void UringDriver::DoUnregisterBuffer(int index) {
+  if (index < 0 || static_cast<size_t>(index) >= buf_slots_.size() ||
+      !buf_slots_[index]) {
+    return;
+  }
+  iovec iov{nullptr, 0};
+  __u64 tag = 0;
+  const int r = io_uring_register_buffers_update_tag(
+      &ring_, static_cast<unsigned>(index), &iov, &tag, 1);
+  if (r < 0) {
+    spdlog::warn("driver: unregistering buffer slot {}: {}", index,
+                 std::strerror(-r));
+  }
+  buf_slots_[index] = false;
+}
+
+absl::Status UringDriver::RegisterBufRing(io_uring_buf_ring* br,
+                                          uint32_t entries, uint16_t group) {
+  io_uring_buf_reg reg;
+  std::memset(&reg, 0, sizeof(reg));
+  reg.ring_addr = reinterpret_cast<uint64_t>(br);
+  reg.ring_entries = entries;
+  reg.bgid = group;
+  const int r = io_uring_register_buf_ring(&ring_, &reg, 0);
+  if (r < 0) return absl::ErrnoToStatus(-r, "io_uring_register_buf_ring");
+  return absl::OkStatus();
+}
+
+void UringDriver::UnregisterBufRing(uint16_t group) {
+  const int r = io_uring_unregister_buf_ring(&ring_, group);
+  if (r < 0) {
+    spdlog::warn("driver: unregistering buffer ring {}: {}", group,
+                 std::strerror(-r));
   }
 }
 

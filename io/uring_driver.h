@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "io/driver.h"
@@ -19,7 +20,8 @@ struct UringFeatures {
   bool single_issuer = false;
   bool defer_taskrun = false;
   bool coop_taskrun = false;
-  uint32_t kernel_features = 0;  // io_uring_params.features
+  uint32_t registered_buffers = 0;  // slots in the fixed-buffer table
+  uint32_t kernel_features = 0;     // io_uring_params.features
   std::string ToString() const;
 };
 
@@ -66,6 +68,10 @@ class UringDriver final : public Driver {
   void Wake() override;
   void Shutdown() override;
 
+  absl::Status RegisterBufRing(io_uring_buf_ring* ring, uint32_t entries,
+                               uint16_t group) override;
+  void UnregisterBufRing(uint16_t group) override;
+
  private:
   UringDriver() = default;
   absl::Status Init(const DriverOptions& options);
@@ -73,6 +79,8 @@ class UringDriver final : public Driver {
   void StartOp(Handle h, internal::OpSlot& slot) override;
   void CancelOp(Handle h, internal::OpSlot& slot) override;
   absl::Status SetFixedFile(uint32_t index, int fd) override;
+  absl::StatusOr<int> DoRegisterBuffer(char* data, size_t size) override;
+  void DoUnregisterBuffer(int index) override;
   bool CanAdmit() const override {
     return backlog_.size() < options_.backlog_limit;
   }
@@ -95,7 +103,7 @@ class UringDriver final : public Driver {
   bool wake_armed_ = false;  // that read is in flight
   bool destroying_ = false;
   UringFeatures features_;
-  DriverOptions options_;
+  std::vector<bool> buf_slots_;  // registered-buffer table: in use
   // Ops with a slot that found the SQ full, in order.
   std::deque<Handle> backlog_;
   unsigned pending_sqes_ = 0;

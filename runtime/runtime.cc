@@ -230,6 +230,7 @@ absl::Status Runtime::RunRoot(mesh::Message start) {
   ShutdownShards();
   for (std::thread& t : threads_) t.join();
   threads_.clear();
+  stopped_.store(true, std::memory_order_release);
   if (watchdog.joinable()) {
     {
       std::lock_guard<std::mutex> lock(mu_);

@@ -105,7 +105,11 @@ class Runtime {
   void RequestStop();
 
   // Runs `m` on shard `shard` from any thread (the mesh's alien inbox).
+  // REQUIRES: !stopped().
   void Post(uint32_t shard, mesh::Message m);
+  // Whether Run has returned: every shard thread has been joined, so
+  // shard-owned state may be touched from the calling thread. Thread-safe.
+  bool stopped() const { return stopped_.load(std::memory_order_acquire); }
 
   uint32_t shard_count() const { return static_cast<uint32_t>(shards_.size()); }
   Shard& shard(uint32_t i) const { return *shards_[i]; }
@@ -152,6 +156,7 @@ class Runtime {
   internal::TaskHeader* root_ = nullptr;  // shard 0 only
   std::atomic<uint32_t> quiesced_{0};
   std::atomic<bool> shutdown_started_{false};
+  std::atomic<bool> stopped_{false};
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -67,12 +67,12 @@ TEST_P(FaultInjectionTest, ShortReadReturnsFewerBytes) {
     faults.At(0, f);
     Driver* d = Driver::Current();
     d->SetFaultInjector(&faults);
-    auto op = d->Read(p[0], std::vector<char>(10), Driver::kNoOffset);
-    io::Result res = co_await op;
+    io::BufResult r =
+        co_await d->Read(p[0], io::FixedBuf::Heap(10), Driver::kNoOffset);
     d->SetFaultInjector(nullptr);
-    std::vector<char> b = op.TakeBuffer();
-    EXPECT_EQ(b.size(), 10u);  // the buffer is whole; only the read is short
-    co_return std::string(b.data(), res.ok() ? res.value() : 0);
+    EXPECT_EQ(r.buf.capacity(), 10u);  // the buffer is whole; the read short
+    EXPECT_EQ(r.res.value(), 3);
+    co_return std::string(r.buf.view());
   });
   close(p[0]);
   close(p[1]);

@@ -72,6 +72,11 @@ void BufOwner::SendHome(const BlockRef& b) {
     Die("FixedBuf freed on a thread that is not its pool's, and the pool "
         "belongs to no runtime, so the buffer cannot go home");
   }
+  if (runtime_->stopped()) {
+    // The shard threads have been joined (teardown): free in place.
+    FreeLocal(b);
+    return;
+  }
   mesh::Message m{HomeTicket(this, b)};
   runtime::Shard* here = runtime::Shard::Current();
   if (here != nullptr && &here->runtime() == runtime_) {
