@@ -100,7 +100,7 @@ class RingCore final : public BufOwner {
                           bid, static_cast<int>(mask_), offset);
   }
 
-  void FreeLocal(const BlockRef& b) override {
+  void FreeLocal(BlockRef b) override {
     const uint16_t bid = static_cast<uint16_t>(b.ctx);
     ++available_;
     if (!closed_) {

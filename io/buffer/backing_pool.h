@@ -30,21 +30,34 @@ struct PoolUsage {
 // Thread safety: none; a pool belongs to one shard (BufPool sees to it).
 class BackingPool {
  public:
+  // The largest arena: io_uring registers at most 1 GiB as one buffer.
+  static constexpr size_t kMaxArenaBytes = size_t{1} << 30;
+
   virtual ~BackingPool() = default;
 
   // A block of at least `size` bytes, or nullopt when the arenas have none
   // free (Grow may add one).
   virtual std::optional<internal::BlockRef> Allocate(size_t size) = 0;
   // REQUIRES: `b` came from Allocate and is not yet freed (else aborts).
-  virtual void Free(const internal::BlockRef& b) = 0;
+  virtual void Free(internal::BlockRef b) = 0;
   // Adds an arena (a new region).
   virtual absl::Status Grow() = 0;
   // Regions, in the order they were added; stable.
   virtual size_t region_count() const = 0;
   virtual char* region_data(size_t i) const = 0;
   virtual size_t region_size(size_t i) const = 0;
+  // Every pool tags its blocks with their region in the upper 16 bits of
+  // ctx (kNoRegion: not in an arena), its own data in the lower 16.
+  static constexpr uint32_t kNoRegion = 0xffff;
+  static constexpr size_t kMaxRegions = kNoRegion;
+  static uint32_t Tag(uint32_t region, uint32_t own) {
+    return region << 16 | own;
+  }
   // The region `b` lies in, or -1 (a heap fallback).
-  virtual int RegionOf(const internal::BlockRef& b) const = 0;
+  static int RegionOf(const internal::BlockRef& b) {
+    const uint32_t r = b.ctx >> 16;
+    return r == kNoRegion ? -1 : static_cast<int>(r);
+  }
   // Returns cached free blocks to the underlying allocator.
   virtual void Trim() {}
   virtual PoolUsage Usage() const = 0;

@@ -18,7 +18,7 @@ absl::StatusOr<std::unique_ptr<BuddyPool>> BuddyPool::Create(
     return absl::InvalidArgumentError(
         "BuddyPool: min_block must be a power of two >= 4096");
   }
-  if (options.max_arenas == 0 || options.max_arenas > 0xffff) {
+  if (options.max_arenas == 0 || options.max_arenas > kMaxRegions) {
     return absl::InvalidArgumentError("BuddyPool: max_arenas out of range");
   }
   auto pool = std::unique_ptr<BuddyPool>(new BuddyPool(options));
@@ -26,8 +26,11 @@ absl::StatusOr<std::unique_ptr<BuddyPool>> BuddyPool::Create(
   const size_t units = std::max<size_t>(
       1, (options.arena_bytes + options.min_block - 1) / options.min_block);
   pool->max_order_ = static_cast<int>(std::bit_width(std::bit_ceil(units)) - 1);
-  if (pool->max_order_ > kOrderMask) {
-    return absl::InvalidArgumentError("BuddyPool: arena too large");
+  if (pool->max_order_ > kOrderMask ||
+      (options.min_block << pool->max_order_) > kMaxArenaBytes) {
+    return absl::InvalidArgumentError(
+        "BuddyPool: arena over 1 GiB (io_uring's limit for one registered "
+        "buffer)");
   }
   pool->cache_.resize(
       std::clamp(options.cached_orders, 0, pool->max_order_ + 1));
@@ -65,8 +68,8 @@ internal::BlockRef BuddyPool::MakeRef(size_t arena, uint32_t unit,
                                       int order) const {
   return internal::BlockRef{
       arenas_[arena].mem.data() + (size_t{unit} << unit_shift_),
-      options_.min_block << order,
-      static_cast<uint32_t>(arena) | (static_cast<uint32_t>(order) << 16)};
+      static_cast<uint32_t>(options_.min_block << order),
+      Tag(static_cast<uint32_t>(arena), static_cast<uint32_t>(order))};
 }
 
 void BuddyPool::PushFree(ArenaState& a, uint32_t unit, int order) {
@@ -118,7 +121,7 @@ std::optional<internal::BlockRef> BuddyPool::Allocate(size_t size) {
   if (order < static_cast<int>(cache_.size()) && !cache_[order].empty()) {
     internal::BlockRef b = cache_[order].back();
     cache_[order].pop_back();
-    ArenaState& a = arenas_[b.ctx & 0xffff];
+    ArenaState& a = arenas_[b.ctx >> 16];
     a.meta[(b.data - a.mem.data()) >> unit_shift_] =
         kAllocated | static_cast<uint8_t>(order);
     ++blocks_out_;
@@ -138,9 +141,9 @@ std::optional<internal::BlockRef> BuddyPool::Allocate(size_t size) {
   return std::nullopt;
 }
 
-void BuddyPool::Free(const internal::BlockRef& b) {
-  const size_t arena = b.ctx & 0xffff;
-  const int order = static_cast<int>(b.ctx >> 16);
+void BuddyPool::Free(internal::BlockRef b) {
+  const size_t arena = b.ctx >> 16;
+  const int order = static_cast<int>(b.ctx & 0xffff);
   if (arena >= arenas_.size() || !arenas_[arena].mem.Contains(b.data) ||
       order > max_order_) {
     PoolMisuse("BuddyPool", "free of a pointer this pool never handed out",
@@ -150,7 +153,7 @@ void BuddyPool::Free(const internal::BlockRef& b) {
   const size_t offset = b.data - a.mem.data();
   const uint32_t unit = static_cast<uint32_t>(offset >> unit_shift_);
   const uint8_t m = a.meta[unit];
-  if (offset % options_.min_block != 0 || (m & kOrderMask) != order ||
+  if ((offset & (options_.min_block - 1)) != 0 || (m & kOrderMask) != order ||
       b.capacity != options_.min_block << order) {
     PoolMisuse("BuddyPool", "free of a pointer this pool never handed out",
                b.data);
@@ -174,7 +177,7 @@ void BuddyPool::Free(const internal::BlockRef& b) {
 void BuddyPool::Trim() {
   for (size_t order = 0; order < cache_.size(); ++order) {
     for (const internal::BlockRef& b : cache_[order]) {
-      ArenaState& a = arenas_[b.ctx & 0xffff];
+      ArenaState& a = arenas_[b.ctx >> 16];
       BuddyFree(a,
                 static_cast<uint32_t>((b.data - a.mem.data()) >> unit_shift_),
                 static_cast<int>(order));

@@ -48,14 +48,11 @@ class BuddyPool final : public BackingPool {
       const Options& options);
 
   std::optional<internal::BlockRef> Allocate(size_t size) override;
-  void Free(const internal::BlockRef& b) override;
+  void Free(internal::BlockRef b) override;
   absl::Status Grow() override;
   size_t region_count() const override { return arenas_.size(); }
   char* region_data(size_t i) const override { return arenas_[i].mem.data(); }
   size_t region_size(size_t i) const override { return arenas_[i].mem.size(); }
-  int RegionOf(const internal::BlockRef& b) const override {
-    return static_cast<int>(b.ctx & 0xffff);
-  }
   void Trim() override;
   PoolUsage Usage() const override;
 

@@ -8,132 +8,132 @@
 namespace veloq::io {
 namespace internal {
 
-// The shared state behind a BufPool handle and the buffers it handed out.
-class PoolCore final : public BufOwner {
- public:
-  PoolCore(std::unique_ptr<BackingPool> backing, BufferRegistrar* registrar,
-           const BufPoolOptions& options)
-      : backing_(std::move(backing)), registrar_(registrar), options_(options) {
-    for (size_t i = 0; i < backing_->region_count(); ++i) RegisterRegion(i);
+PoolCore::PoolCore(std::unique_ptr<BackingPool> backing,
+                   BufferRegistrar* registrar, const BufPoolOptions& options)
+    : backing_(std::move(backing)),
+      registrar_(registrar),
+      options_(options),
+      cache_(new BufImage[size_t{kClasses} * options.cache_depth]) {
+  for (size_t i = 0; i < backing_->region_count(); ++i) RegisterRegion(i);
+}
+
+PoolCore::~PoolCore() = default;
+
+FixedBuf PoolCore::AllocateSlow(size_t size) {
+  std::optional<BlockRef> b = backing_->Allocate(size);
+  if (!b.has_value()) {
+    Trim();  // cached blocks of other classes may be what the backing needs
+    b = backing_->Allocate(size);
   }
-
-  const BufferRegistrar* registrar() const override { return registrar_; }
-
-  absl::StatusOr<FixedBuf> TryAllocate(size_t size) {
-    if (std::optional<FixedBuf> b = AllocateNow(size)) return *std::move(b);
-    ++stats_.exhausted;
-    return absl::ResourceExhaustedError(
-        absl::StrCat("buffer pool exhausted (", size, " bytes asked, ",
-                     backing_->Usage().bytes_out, " out)"));
-  }
-
-  // Grows if allowed; nullopt when nothing can be had now.
-  std::optional<FixedBuf> AllocateNow(size_t size) {
-    std::optional<BlockRef> b = backing_->Allocate(size);
-    while (!b.has_value() && options_.grow && closed_ == false) {
-      const size_t before = backing_->region_count();
-      if (!backing_->Grow().ok()) break;
-      ++stats_.grows;
-      for (size_t i = before; i < backing_->region_count(); ++i) {
-        RegisterRegion(i);
-      }
-      b = backing_->Allocate(size);
+  while (!b.has_value() && options_.grow && !closed_) {
+    const size_t before = backing_->region_count();
+    if (!backing_->Grow().ok()) break;
+    ++grows_;
+    for (size_t i = before; i < backing_->region_count(); ++i) {
+      RegisterRegion(i);
     }
-    if (!b.has_value()) return std::nullopt;
-    return Hand(*b);
+    b = backing_->Allocate(size);
   }
+  if (!b.has_value()) return FixedBuf();
+  return Hand(*b);
+}
 
-  void Enqueue(BufPool::AcquireAwaiter* a) { waiters_.push_back(a); }
-  void Dequeue(BufPool::AcquireAwaiter* a) { std::erase(waiters_, a); }
+absl::Status PoolCore::ExhaustedError(size_t size) {
+  ++exhausted_;
+  return absl::ResourceExhaustedError(
+      absl::StrCat("buffer pool exhausted (", size, " bytes asked, ",
+                   backing_->Usage().bytes_out, " out)"));
+}
 
-  // The handle is gone: unregister, fail waiters, drop its reference.
-  void Close() {
-    closed_ = true;
-    if (registrar_ != nullptr) {
-      for (int index : reg_index_) {
-        if (index >= 0) registrar_->UnregisterBuffer(index);
-      }
-      registrar_ = nullptr;
+FixedBuf PoolCore::Hand(const BlockRef& b) {
+  ++allocations_;
+  Ref();
+  return FixedBuf(b.data, b.capacity, this, b.ctx, RegIndexOf(b));
+}
+
+void PoolCore::RegisterRegion(size_t i) {
+  int index = -1;
+  if (registrar_ != nullptr) {
+    absl::StatusOr<int> r = registrar_->RegisterBuffer(
+        backing_->region_data(i), backing_->region_size(i));
+    if (r.ok()) {
+      index = *r;
+    } else if (!logged_refusal_) {
+      logged_refusal_ = true;
+      spdlog::info("buffer pool: memory not registered ({}); plain I/O",
+                   r.status().ToString());
     }
-    std::fill(reg_index_.begin(), reg_index_.end(), -1);
-    while (!waiters_.empty()) {
-      BufPool::AcquireAwaiter* a = waiters_.front();
-      waiters_.pop_front();
-      a->queued_ = false;
-      a->result_ = absl::FailedPreconditionError("buffer pool destroyed");
-      runtime::internal::ScheduleLocal(a->waiter_);
+  }
+  reg_index_.resize(std::max(reg_index_.size(), i + 1), -1);
+  reg_index_[i] = index;
+}
+
+void PoolCore::FreeToBacking(BlockRef b) {
+  backing_->Free(b);
+  // Serve waiters in order; a waiter whose request does not fit yet holds
+  // the line (no starvation of large requests).
+  while (!waiters_.empty()) {
+    BufPool::AcquireAwaiter* a = waiters_.front();
+    std::optional<BlockRef> got = backing_->Allocate(a->size_);
+    if (!got.has_value()) break;
+    waiters_.pop_front();
+    a->queued_ = false;
+    a->result_ = Hand(*got);
+    runtime::internal::ScheduleLocal(a->waiter_);
+  }
+  Unref();
+}
+
+void PoolCore::Trim() {
+  for (int c = 0; c < kClasses; ++c) {
+    while (cached_[c] > 0) {
+      const BufImage& im = cache_[c * options_.cache_depth + --cached_[c]];
+      backing_->Free(BlockRef{im.data, static_cast<uint32_t>(im.cap_size),
+                              static_cast<uint32_t>(im.tag)});
     }
-    Unref();
   }
+  backing_->Trim();
+}
 
-  BufPoolStats stats() const {
-    BufPoolStats s = stats_;
-    s.usage = backing_->Usage();
-    s.registered_regions = static_cast<size_t>(std::count_if(
-        reg_index_.begin(), reg_index_.end(), [](int i) { return i >= 0; }));
-    s.waiters = waiters_.size();
-    s.remote_frees = remote_frees_;
-    return s;
-  }
-  BackingPool& backing() { return *backing_; }
-  const BufPoolOptions& options() const { return options_; }
+void PoolCore::Dequeue(BufPool::AcquireAwaiter* a) { std::erase(waiters_, a); }
 
- private:
-  ~PoolCore() override = default;
-
-  FixedBuf Hand(const BlockRef& b) {
-    ++stats_.allocations;
-    Ref();
-    const int region = backing_->RegionOf(b);
-    const int index =
-        region >= 0 && static_cast<size_t>(region) < reg_index_.size()
-            ? reg_index_[region]
-            : -1;
-    return FixedBuf(b.data, b.capacity, this, b.ctx, index);
-  }
-
-  void RegisterRegion(size_t i) {
-    int index = -1;
-    if (registrar_ != nullptr) {
-      absl::StatusOr<int> r = registrar_->RegisterBuffer(
-          backing_->region_data(i), backing_->region_size(i));
-      if (r.ok()) {
-        index = *r;
-      } else if (!logged_refusal_) {
-        logged_refusal_ = true;
-        spdlog::info("buffer pool: memory not registered ({}); plain I/O",
-                     r.status().ToString());
-      }
+void PoolCore::Close() {
+  closed_ = true;
+  Trim();
+  if (registrar_ != nullptr) {
+    for (int index : reg_index_) {
+      if (index >= 0) registrar_->UnregisterBuffer(index);
     }
-    reg_index_.resize(std::max(reg_index_.size(), i + 1), -1);
-    reg_index_[i] = index;
+    registrar_ = nullptr;
   }
-
-  void FreeLocal(const BlockRef& b) override {
-    backing_->Free(b);
-    // Serve waiters in order; a waiter whose request does not fit yet
-    // holds the line (no starvation of large requests).
-    while (!waiters_.empty()) {
-      BufPool::AcquireAwaiter* a = waiters_.front();
-      std::optional<BlockRef> got = backing_->Allocate(a->size_);
-      if (!got.has_value()) break;
-      waiters_.pop_front();
-      a->queued_ = false;
-      a->result_ = Hand(*got);
-      runtime::internal::ScheduleLocal(a->waiter_);
-    }
-    Unref();
+  std::fill(reg_index_.begin(), reg_index_.end(), -1);
+  while (!waiters_.empty()) {
+    BufPool::AcquireAwaiter* a = waiters_.front();
+    waiters_.pop_front();
+    a->queued_ = false;
+    a->result_ = absl::FailedPreconditionError("buffer pool destroyed");
+    runtime::internal::ScheduleLocal(a->waiter_);
   }
+  Unref();
+}
 
-  std::unique_ptr<BackingPool> backing_;
-  BufferRegistrar* registrar_;
-  BufPoolOptions options_;
-  std::vector<int> reg_index_;  // per region: kernel index, or -1
-  std::deque<BufPool::AcquireAwaiter*> waiters_;
-  BufPoolStats stats_;
-  bool closed_ = false;
-  bool logged_refusal_ = false;
-};
+BufPoolStats PoolCore::stats() const {
+  BufPoolStats s;
+  s.usage = backing_->Usage();
+  // Cached blocks are free as far as users are concerned.
+  for (int c = 0; c < kClasses; ++c) {
+    s.usage.blocks_out -= cached_[c];
+    s.usage.bytes_out -= size_t{cached_[c]} << (kMinShift + c);
+  }
+  s.registered_regions = static_cast<size_t>(std::count_if(
+      reg_index_.begin(), reg_index_.end(), [](int i) { return i >= 0; }));
+  s.allocations = allocations_;
+  s.exhausted = exhausted_;
+  s.grows = grows_;
+  s.remote_frees = remote_frees_;
+  s.waiters = waiters_.size();
+  return s;
+}
 
 }  // namespace internal
 
@@ -176,25 +176,22 @@ BufPool::~BufPool() {
   if (core_ != nullptr) core_->Close();
 }
 
-absl::StatusOr<FixedBuf> BufPool::TryAllocate(size_t size) {
-  return core_->TryAllocate(size);
-}
-
 BufPool::AcquireAwaiter BufPool::Acquire(size_t size) {
   return AcquireAwaiter(core_, size);
 }
 
 BufPoolStats BufPool::stats() const { return core_->stats(); }
-void BufPool::Trim() { core_->backing().Trim(); }
+void BufPool::Trim() { core_->Trim(); }
 BackingPool& BufPool::backing() { return core_->backing(); }
 
 bool BufPool::AcquireAwaiter::await_ready() {
-  if (std::optional<FixedBuf> b = core_->AllocateNow(size_)) {
-    result_ = *std::move(b);
+  FixedBuf b = core_->Allocate(size_);
+  if (b.valid()) {
+    result_ = std::move(b);
     return true;
   }
   if (core_->options().when_exhausted == BufPoolOptions::WhenExhausted::kFail) {
-    result_ = core_->TryAllocate(size_);  // counts and words the error
+    result_ = core_->ExhaustedError(size_);
     return true;
   }
   return false;

@@ -57,6 +57,56 @@ TEST(BufPoolTest, AllocatesUntilExhaustedThenSaysSo) {
   EXPECT_EQ(pool->stats().usage.blocks_out, 1u);
 }
 
+// The per-class cache in front of the backing pool (on in opt builds).
+TEST(BufPoolTest, CacheReusesFreedBlocks) {
+  FakeRegistrar reg;
+  absl::StatusOr<BufPool> pool = BufPool::Hybrid(
+      Small(2), &reg, {.grow = false, .cache_depth = 4});
+  ASSERT_TRUE(pool.ok());
+  FixedBuf a = pool->Allocate(10);
+  FixedBuf b = pool->Allocate(10);
+  ASSERT_TRUE(a.valid() && b.valid());
+  EXPECT_FALSE(pool->Allocate(10).valid());
+  char* pa = a.data();
+  a.Reset();
+  EXPECT_EQ(pool->stats().usage.blocks_out, 1u);  // cached counts as free
+  FixedBuf again = pool->Allocate(10);
+  EXPECT_EQ(again.data(), pa);
+  EXPECT_EQ(again.reg_index(), 7);  // the registration survives the cache
+  EXPECT_EQ(again.capacity(), 4096u);
+  EXPECT_EQ(again.size(), 0u);
+}
+
+TEST(BufPoolTest, CachedBlocksAreFlushedWhenTheBackingNeedsThem) {
+  absl::StatusOr<BufPool> pool = BufPool::Buddy(
+      {.arena_bytes = 64 << 10, .cached_orders = 0}, nullptr,
+      {.grow = false, .cache_depth = 64});
+  ASSERT_TRUE(pool.ok());
+  std::vector<FixedBuf> small;
+  for (int i = 0; i < 16; ++i) small.push_back(pool->Allocate(4096));
+  EXPECT_FALSE(pool->Allocate(4096).valid());
+  small.clear();  // all sixteen sit in the cache
+  FixedBuf whole = pool->Allocate(64 << 10);
+  EXPECT_TRUE(whole.valid());  // the cache was flushed and the blocks merged
+}
+
+TEST(BufPoolTest, FreedBlocksGoToWaitersBeforeTheCache) {
+  auto r = testing::RunOnRuntime({.shards = 1}, []() -> Task<int> {
+    absl::StatusOr<BufPool> pool =
+        BufPool::Hybrid(Small(1), nullptr, {.grow = false, .cache_depth = 4});
+    FixedBuf held = pool->Allocate(1);
+    auto waiter = runtime::Spawn([](BufPool* p) -> Task<size_t> {
+      absl::StatusOr<FixedBuf> b = co_await p->Acquire(1);
+      co_return b.ok() ? b->capacity() : 0;
+    }(&*pool));
+    (void)co_await runtime::Sleep(1ms);
+    held.Reset();
+    co_return static_cast<int>(co_await waiter);
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, 4096);
+}
+
 TEST(BufPoolTest, GrowsByAnArenaAndRegistersIt) {
   FakeRegistrar reg;
   absl::StatusOr<BufPool> pool = BufPool::Hybrid(Small(1, 2), &reg);

@@ -13,12 +13,6 @@ namespace veloq::io {
 namespace internal {
 namespace {
 
-// A distinct address per thread: identifies an off-runtime owner's thread.
-uint64_t ThreadToken() {
-  static thread_local char token;
-  return reinterpret_cast<uint64_t>(&token);
-}
-
 }  // namespace
 
 void Die(const std::string& what) {
@@ -52,22 +46,9 @@ BufOwner::BufOwner()
     : shard_(runtime::Shard::Current()),
       runtime_(shard_ != nullptr ? &shard_->runtime() : nullptr),
       shard_id_(shard_ != nullptr ? shard_->id() : 0),
-      thread_token_(ThreadToken()) {}
+      thread_token_(&tls_buf_thread_token) {}
 
-bool BufOwner::OnOwnerThread() const {
-  if (shard_ != nullptr) return runtime::Shard::Current() == shard_;
-  return ThreadToken() == thread_token_;
-}
-
-void BufOwner::Release(const BlockRef& b) {
-  if (OnOwnerThread()) {
-    FreeLocal(b);
-    return;
-  }
-  SendHome(b);
-}
-
-void BufOwner::SendHome(const BlockRef& b) {
+void BufOwner::SendHome(BlockRef b) {
   if (shard_ == nullptr) {
     Die("FixedBuf freed on a thread that is not its pool's, and the pool "
         "belongs to no runtime, so the buffer cannot go home");
@@ -94,6 +75,10 @@ using internal::Die;
 }  // namespace
 
 FixedBuf FixedBuf::Heap(size_t capacity) {
+  if (capacity >= (size_t{1} << 32)) {
+    Die(fmt::format("FixedBuf::Heap: {} bytes (a buffer holds < 4 GiB)",
+                    capacity));
+  }
   const size_t rounded = (capacity + kPage - 1) / kPage * kPage;
   char* p = static_cast<char*>(
       std::aligned_alloc(kPage, rounded == 0 ? kPage : rounded));
@@ -109,43 +94,31 @@ FixedBuf FixedBuf::Copy(absl::string_view s) {
   return b;
 }
 
-void FixedBuf::Reset() {
-  if (data_ == nullptr) return;
-  if (owner_ == nullptr) {
-    std::free(data_);
-  } else {
-    owner_->Release(internal::BlockRef{data_, capacity_, ctx_});
-  }
-  data_ = nullptr;
-  capacity_ = 0;
-  size_ = 0;
-  owner_ = nullptr;
-  reg_index_ = -1;
-}
+void FixedBuf::FreeHeap(char* p) { std::free(p); }
 
 void FixedBuf::set_size(size_t n) {
-  if (n > capacity_) {
+  if (n > cap()) {
     internal::Die(
-        fmt::format("FixedBuf::set_size({}) past capacity {}", n, capacity_));
+        fmt::format("FixedBuf::set_size({}) past capacity {}", n, cap()));
   }
-  size_ = n;
+  set_sz(n);
 }
 
 size_t FixedBuf::Assign(absl::string_view s) {
-  size_ = 0;
+  clear();
   return Append(s);
 }
 
 size_t FixedBuf::Append(absl::string_view s) {
-  const size_t n = std::min(s.size(), capacity_ - size_);
-  if (n > 0) std::memcpy(data_ + size_, s.data(), n);
-  size_ += n;
+  const size_t n = std::min<size_t>(s.size(), cap() - sz());
+  if (n > 0) std::memcpy(im_.data + sz(), s.data(), n);
+  set_sz(sz() + n);
   return n;
 }
 
 bool FixedBuf::RegisteredWith(const BufferRegistrar* r) const {
-  return reg_index_ >= 0 && owner_ != nullptr && r != nullptr &&
-         owner_->OnOwnerThread() && owner_->registrar() == r;
+  return reg_index() >= 0 && im_.owner != nullptr && r != nullptr &&
+         im_.owner->OnOwnerThread() && im_.owner->registrar() == r;
 }
 
 BufSlice::BufSlice(FixedBuf buf, size_t begin, size_t end)

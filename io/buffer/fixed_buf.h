@@ -28,12 +28,28 @@ class RingCore;
 // of buffers and pools.
 [[noreturn]] void Die(const std::string& what);
 
+class BufOwner;
+
 // A block of buffer memory as its owner hands it out.
+// 16 bytes, so it travels in two registers.
 struct BlockRef {
   char* data = nullptr;
-  size_t capacity = 0;
-  uint32_t ctx = 0;  // the owner's own tag (size class, order, arena, ...)
+  uint32_t capacity = 0;
+  uint32_t ctx = 0;  // the owner's tag (pools: region << 16 | their own)
 };
+
+// A FixedBuf's fields, as one trivially copyable record: built and moved
+// as whole words (pools cache freed blocks in this form).
+struct BufImage {
+  static constexpr uint64_t kNoTag = uint64_t{0xffffffff} << 32;
+  char* data = nullptr;
+  BufOwner* owner = nullptr;  // null: heap memory (free())
+  uint64_t cap_size = 0;      // size << 32 | capacity
+  uint64_t tag = kNoTag;      // reg_index << 32 | ctx
+};
+
+// The address of this thread-local identifies the calling thread.
+inline thread_local char tls_buf_thread_token = 0;
 
 // BufOwner is the small vtable behind every FixedBuf: the pool (or
 // provided-buffer ring) that a block goes back to.
@@ -55,7 +71,13 @@ class BufOwner {
   BufOwner& operator=(const BufOwner&) = delete;
 
   // Takes `b` back. Any thread: routes home when called elsewhere.
-  void Release(const BlockRef& b);
+  void Release(BlockRef b) {
+    if (OnOwnerThread()) {
+      FreeLocal(b);
+    } else {
+      SendHome(b);
+    }
+  }
   // The registrar the owner's memory is registered with, or null.
   // Owner's thread.
   virtual const BufferRegistrar* registrar() const { return nullptr; }
@@ -65,33 +87,35 @@ class BufOwner {
   void Unref() {
     if (--refs_ == 0) delete this;
   }
-  bool OnOwnerThread() const;
+  // Whether the caller is on the owner's thread (a shard is one thread).
+  bool OnOwnerThread() const { return &tls_buf_thread_token == thread_token_; }
 
  protected:
   // Binds the owner to the calling shard (or thread, off-runtime).
   BufOwner();
   virtual ~BufOwner() = default;
   // Frees `b` on the owner's thread (then drops the block's reference).
-  virtual void FreeLocal(const BlockRef& b) = 0;
+  virtual void FreeLocal(BlockRef b) = 0;
 
   uint64_t remote_frees_ = 0;  // blocks that came home over the mesh
 
  private:
   friend struct HomeTicket;
-  void SendHome(const BlockRef& b);
+  void SendHome(BlockRef b);
 
   uint64_t refs_ = 1;
   runtime::Shard* shard_;      // null: owned by a thread outside any runtime
   runtime::Runtime* runtime_;  // the shard's runtime
   uint32_t shard_id_ = 0;
-  uint64_t thread_token_;  // identifies the owning thread when shard_ == null
+  const char* thread_token_;  // the owning thread
 };
 
 }  // namespace internal
 
 // FixedBuf is a move-only handle on a block of I/O memory: pointer,
 // capacity, length (the bytes that hold data), the kernel registration
-// index and the owner it returns to on destruction.
+// index and the owner it returns to on destruction. 32 bytes; a buffer
+// holds less than 4 GiB.
 //
 // Ownership passes with the handle: an I/O op takes a FixedBuf by value,
 // the kernel may touch the memory until the op completes, and the op hands
@@ -109,25 +133,24 @@ class FixedBuf {
  public:
   FixedBuf() = default;
   FixedBuf(FixedBuf&& o) noexcept
-      : data_(std::exchange(o.data_, nullptr)),
-        capacity_(std::exchange(o.capacity_, 0)),
-        size_(std::exchange(o.size_, 0)),
-        owner_(std::exchange(o.owner_, nullptr)),
-        ctx_(o.ctx_),
-        reg_index_(o.reg_index_) {}
+      : im_(o.im_) {
+    o.im_.data = nullptr;
+    o.im_.owner = nullptr;
+    o.im_.cap_size = 0;
+  }
   FixedBuf& operator=(FixedBuf&& o) noexcept {
     if (this != &o) {
       Reset();
-      data_ = std::exchange(o.data_, nullptr);
-      capacity_ = std::exchange(o.capacity_, 0);
-      size_ = std::exchange(o.size_, 0);
-      owner_ = std::exchange(o.owner_, nullptr);
-      ctx_ = o.ctx_;
-      reg_index_ = o.reg_index_;
+      im_ = o.im_;
+      o.im_.data = nullptr;
+      o.im_.owner = nullptr;
+      o.im_.cap_size = 0;
     }
     return *this;
   }
-  ~FixedBuf() { Reset(); }
+  ~FixedBuf() {
+    if (im_.data != nullptr) Reset();
+  }
 
   // Page-aligned memory from the heap, unregistered. Any thread.
   static FixedBuf Heap(size_t capacity);
@@ -135,31 +158,42 @@ class FixedBuf {
   static FixedBuf Copy(absl::string_view s);
 
   // Gives the memory back to its owner now; the handle becomes empty.
-  void Reset();
+  void Reset() {
+    if (im_.data == nullptr) return;
+    if (im_.owner == nullptr) {
+      FreeHeap(im_.data);
+    } else {
+      im_.owner->Release(internal::BlockRef{im_.data, cap(), ctx()});
+    }
+    im_.data = nullptr;
+    im_.owner = nullptr;
+    im_.cap_size = 0;
+    im_.tag = kNoTag;
+  }
 
-  bool valid() const { return data_ != nullptr; }
+  bool valid() const { return im_.data != nullptr; }
   explicit operator bool() const { return valid(); }
-  char* data() { return data_; }
-  const char* data() const { return data_; }
-  size_t capacity() const { return capacity_; }
+  char* data() { return im_.data; }
+  const char* data() const { return im_.data; }
+  size_t capacity() const { return cap(); }
   // Bytes that hold data: set by reads, by Assign, or by the user.
-  size_t size() const { return size_; }
+  size_t size() const { return sz(); }
   // REQUIRES: n <= capacity().
   void set_size(size_t n);
-  void clear() { size_ = 0; }
+  void clear() { im_.cap_size = cap(); }
 
   // The data, [0, size()).
-  absl::string_view view() const { return {data_, size_}; }
-  absl::Span<char> span() { return {data_, size_}; }
+  absl::string_view view() const { return {im_.data, sz()}; }
+  absl::Span<char> span() { return {im_.data, sz()}; }
   // All of the memory, [0, capacity()).
-  absl::Span<char> whole() { return {data_, capacity_}; }
+  absl::Span<char> whole() { return {im_.data, cap()}; }
   // Copies `s` in (at most capacity() bytes; returns how many).
   size_t Assign(absl::string_view s);
   // Appends as much of `s` as fits after size(); returns how many bytes.
   size_t Append(absl::string_view s);
 
   // The kernel's index for this memory (io_uring fixed buffers), or -1.
-  int reg_index() const { return reg_index_; }
+  int reg_index() const { return static_cast<int32_t>(im_.tag >> 32); }
   // Whether the memory is registered with `r` (the op's driver). The
   // registration is per shard, so a buffer used on a shard that is not its
   // owner's takes the plain path.
@@ -170,18 +204,21 @@ class FixedBuf {
   friend class internal::RingCore;
   FixedBuf(char* data, size_t capacity, internal::BufOwner* owner, uint32_t ctx,
            int reg_index)
-      : data_(data),
-        capacity_(capacity),
-        owner_(owner),
-        ctx_(ctx),
-        reg_index_(reg_index) {}
+      : im_{data, owner, static_cast<uint32_t>(capacity),
+            uint64_t{static_cast<uint32_t>(reg_index)} << 32 | ctx} {}
+  explicit FixedBuf(const internal::BufImage& im) : im_(im) {}
 
-  char* data_ = nullptr;
-  size_t capacity_ = 0;
-  size_t size_ = 0;
-  internal::BufOwner* owner_ = nullptr;  // null: heap memory (free())
-  uint32_t ctx_ = 0;
-  int32_t reg_index_ = -1;
+  // Capacity and size share a word, as do ctx and reg_index, so building a
+  // FixedBuf and moving it are whole-word stores and loads.
+  static constexpr uint64_t kNoTag = internal::BufImage::kNoTag;
+  uint32_t cap() const { return static_cast<uint32_t>(im_.cap_size); }
+  uint32_t sz() const { return static_cast<uint32_t>(im_.cap_size >> 32); }
+  void set_sz(uint64_t n) { im_.cap_size = n << 32 | cap(); }
+  uint32_t ctx() const { return static_cast<uint32_t>(im_.tag); }
+
+  static void FreeHeap(char* p);
+
+  internal::BufImage im_;
 };
 
 // BufSlice is a FixedBuf together with a byte range [begin, end) of it: the

@@ -1,5 +1,6 @@
 #include "io/buffer/hybrid_pool.h"
 
+#include <bit>
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
@@ -8,15 +9,16 @@ namespace veloq::io {
 
 absl::StatusOr<std::unique_ptr<HybridPool>> HybridPool::Create(
     const Options& options) {
-  if (options.max_arenas == 0 || options.max_arenas > 0xffffff) {
+  if (options.max_arenas == 0 || options.max_arenas > kMaxRegions) {
     return absl::InvalidArgumentError("HybridPool: max_arenas out of range");
   }
   auto pool = std::unique_ptr<HybridPool>(new HybridPool(options));
   for (int c = 0; c < kClasses; ++c) {
     pool->arena_bytes_ += options.slots[c] * (kMinClass << c);
   }
-  if (pool->arena_bytes_ == 0) {
-    return absl::InvalidArgumentError("HybridPool: no slots");
+  if (pool->arena_bytes_ == 0 || pool->arena_bytes_ > kMaxArenaBytes) {
+    return absl::InvalidArgumentError(
+        "HybridPool: the slots must add up to between 4 KB and 1 GiB");
   }
   absl::Status s = pool->Grow();
   if (!s.ok()) return s;
@@ -49,7 +51,9 @@ absl::Status HybridPool::Grow() {
 
 std::optional<internal::BlockRef> HybridPool::Allocate(size_t size) {
   if (size > kMaxClass) {
-    if (!options_.heap_fallback) return std::nullopt;
+    if (!options_.heap_fallback || size >= (size_t{1} << 32)) {
+      return std::nullopt;
+    }
     const size_t cap =
         (size + Arena::kPageSize - 1) / Arena::kPageSize * Arena::kPageSize;
     char* p = static_cast<char*>(std::aligned_alloc(Arena::kPageSize, cap));
@@ -57,10 +61,11 @@ std::optional<internal::BlockRef> HybridPool::Allocate(size_t size) {
     ++blocks_out_;
     ++heap_out_;
     bytes_out_ += cap;
-    return internal::BlockRef{p, cap, kHeapCtx};
+    return internal::BlockRef{p, static_cast<uint32_t>(cap), kHeapCtx};
   }
-  int first = 0;
-  while ((kMinClass << first) < size) ++first;
+  // The smallest class that fits: ceil(log2(size)) - 12, at least 0.
+  const int first =
+      size <= kMinClass ? 0 : std::bit_width(size - 1) - kMinShift;
   for (int c = first; c < kClasses; ++c) {
     for (size_t i = 0; i < arenas_.size(); ++i) {
       ArenaState& a = arenas_[i];
@@ -71,14 +76,15 @@ std::optional<internal::BlockRef> HybridPool::Allocate(size_t size) {
       const size_t cap = kMinClass << c;
       ++blocks_out_;
       bytes_out_ += cap;
-      return internal::BlockRef{a.mem.data() + a.base[c] + slot * cap, cap,
-                                static_cast<uint32_t>(i << 8 | c)};
+      return internal::BlockRef{a.mem.data() + a.base[c] + slot * cap,
+                                static_cast<uint32_t>(cap),
+                                Tag(static_cast<uint32_t>(i), c)};
     }
   }
   return std::nullopt;
 }
 
-void HybridPool::Free(const internal::BlockRef& b) {
+void HybridPool::Free(internal::BlockRef b) {
   if (b.ctx == kHeapCtx) {
     --blocks_out_;
     --heap_out_;
@@ -86,7 +92,7 @@ void HybridPool::Free(const internal::BlockRef& b) {
     std::free(b.data);
     return;
   }
-  const size_t arena = b.ctx >> 8;
+  const size_t arena = b.ctx >> 16;
   const int c = static_cast<int>(b.ctx & 0xff);
   if (arena >= arenas_.size() || c >= kClasses ||
       !arenas_[arena].mem.Contains(b.data) || b.capacity != kMinClass << c) {
@@ -96,12 +102,13 @@ void HybridPool::Free(const internal::BlockRef& b) {
   ArenaState& a = arenas_[arena];
   const size_t offset = b.data - a.mem.data();
   const size_t cap = kMinClass << c;
-  if (offset < a.base[c] || (offset - a.base[c]) % cap != 0 ||
-      (offset - a.base[c]) / cap >= options_.slots[c]) {
+  const int shift = kMinShift + c;  // slots are powers of two: no division
+  if (offset < a.base[c] || ((offset - a.base[c]) & (cap - 1)) != 0 ||
+      ((offset - a.base[c]) >> shift) >= options_.slots[c]) {
     PoolMisuse("HybridPool", "free of a pointer this pool never handed out",
                b.data);
   }
-  const size_t slot = (offset - a.base[c]) / cap;
+  const size_t slot = (offset - a.base[c]) >> shift;
   if (a.out[c][slot] == 0) PoolMisuse("HybridPool", "double free", b.data);
   a.out[c][slot] = 0;
   a.free[c].push_back(static_cast<uint32_t>(slot));

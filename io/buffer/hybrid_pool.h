@@ -29,6 +29,7 @@ class HybridPool final : public BackingPool {
  public:
   static constexpr int kClasses = 5;
   static constexpr size_t kMinClass = 4096;
+  static constexpr int kMinShift = 12;
   static constexpr size_t kMaxClass = kMinClass << (kClasses - 1);
 
   struct Options {
@@ -43,18 +44,15 @@ class HybridPool final : public BackingPool {
       const Options& options);
 
   std::optional<internal::BlockRef> Allocate(size_t size) override;
-  void Free(const internal::BlockRef& b) override;
+  void Free(internal::BlockRef b) override;
   absl::Status Grow() override;
   size_t region_count() const override { return arenas_.size(); }
   char* region_data(size_t i) const override { return arenas_[i].mem.data(); }
   size_t region_size(size_t i) const override { return arenas_[i].mem.size(); }
-  int RegionOf(const internal::BlockRef& b) const override {
-    return b.ctx == kHeapCtx ? -1 : static_cast<int>(b.ctx >> 8);
-  }
   PoolUsage Usage() const override;
 
  private:
-  static constexpr uint32_t kHeapCtx = ~uint32_t{0};
+  static constexpr uint32_t kHeapCtx = kNoRegion << 16;
   struct ArenaState {
     Arena mem;
     std::array<size_t, kClasses> base{};               // offset of each slab
