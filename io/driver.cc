@@ -1,5 +1,6 @@
 #include "io/driver.h"
 
+#include <fcntl.h>
 #include <liburing.h>
 
 #include <algorithm>
@@ -159,28 +160,32 @@ void Driver::Op::Start() {
   Driver& d = *driver_;
   internal::OpSlot& slot = *d.ops_.Emplace(&handle_);
   started_ = true;
-  slot.fd = fd_;
-  slot.offset = offset_;
-  slot.buf = std::move(buffer_);  // the op owns it until it completes
-  slot.begin = begin_;
-  slot.length = length_;
-  slot.timeout_ns = timeout_ns_;
+  slot.fd = args_.fd;
+  slot.offset = args_.offset;
+  slot.buf = std::move(args_.buf);  // the op owns it until it completes
+  slot.begin = args_.begin;
+  slot.length = args_.length;
+  slot.timeout_ns = args_.timeout_ns;
+  slot.op_flags = args_.op_flags;
+  slot.mode = args_.mode;
+  slot.len2 = args_.len2;
+  slot.extra = std::move(args_.extra);
   if (deadline_ns_ >= 0 && kind_ != Kind::kTimeout) {
     slot.has_deadline = true;
     slot.deadline =
         std::chrono::steady_clock::now() + runtime::Duration(deadline_ns_);
   }
   slot.vt = &internal::OpsFor(kind_);
-  slot.fixed_index = fixed_index_;
+  slot.fixed_index = args_.fixed_index;
   slot.waiter = waiter_;
   if (slot.buf.RegisteredWith(&d)) slot.buf_index = slot.buf.reg_index();
-  if (ring_ != nullptr) {
-    if (ring_->in_kernel()) {
-      slot.ring = ring_;  // the kernel picks the buffer when data arrives
-      slot.length = ring_->buffer_size();
+  if (BufRing* ring = args_.ring; ring != nullptr) {
+    if (ring->in_kernel()) {
+      slot.ring = ring;  // the kernel picks the buffer when data arrives
+      slot.length = ring->buffer_size();
     } else {
       // User-space ring: lend a buffer now and run a plain read into it.
-      slot.buf = ring_->LendAny();
+      slot.buf = ring->LendAny();
       if (!slot.buf.valid()) {
         ++d.started_;
         d.Complete(handle_, -ENOBUFS);
@@ -262,6 +267,124 @@ bool Driver::Op::await_suspend(std::coroutine_handle<> h) {
   return true;
 }
 
+namespace {
+
+std::unique_ptr<OpExtra> NewExtra() { return std::make_unique<OpExtra>(); }
+
+}  // namespace
+
+Driver::XOp Driver::Accept(int fd) {
+  OpArgs a;
+  a.fd = fd;
+  a.op_flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
+  a.extra = NewExtra();
+  a.extra->addrlen = sizeof(sockaddr_storage);
+  return XOp(this, Op::Kind::kAccept, std::move(a));
+}
+
+Driver::XOp Driver::Connect(int fd, const sockaddr* addr, socklen_t len) {
+  OpArgs a;
+  a.fd = fd;
+  a.extra = NewExtra();
+  std::memcpy(&a.extra->addr, addr, std::min<size_t>(len, sizeof(sockaddr_storage)));
+  a.extra->addrlen = len;
+  return XOp(this, Op::Kind::kConnect, std::move(a));
+}
+
+Driver::XOp Driver::SendTo(int fd, BufSlice buf, const sockaddr* addr,
+                           socklen_t len) {
+  OpArgs a(fd, 0, std::move(buf));
+  a.op_flags = MSG_NOSIGNAL;
+  a.extra = NewExtra();
+  if (addr != nullptr) {
+    std::memcpy(&a.extra->addr, addr,
+                std::min<size_t>(len, sizeof(sockaddr_storage)));
+    a.extra->addrlen = len;
+  }
+  return XOp(this, Op::Kind::kSendMsg, std::move(a));
+}
+
+Driver::XOp Driver::RecvFrom(int fd, BufSlice buf) {
+  OpArgs a(fd, 0, std::move(buf));
+  a.extra = NewExtra();
+  a.extra->addrlen = sizeof(sockaddr_storage);
+  return XOp(this, Op::Kind::kRecvMsg, std::move(a));
+}
+
+Driver::XOp Driver::OpenAt(std::string path, int flags, mode_t mode) {
+  OpArgs a;
+  a.op_flags = static_cast<uint32_t>(flags | O_CLOEXEC);
+  a.mode = mode;
+  a.extra = NewExtra();
+  a.extra->path = std::move(path);
+  return XOp(this, Op::Kind::kOpenAt, std::move(a));
+}
+
+Driver::XOp Driver::Statx(int fd, std::string path) {
+  OpArgs a;
+  a.fd = fd;
+  a.extra = NewExtra();
+  a.extra->path = std::move(path);
+  a.op_flags = a.extra->path.empty() ? AT_EMPTY_PATH : 0;
+  a.mode = STATX_BASIC_STATS;
+  return XOp(this, Op::Kind::kStatx, std::move(a));
+}
+
+Driver::XOp Driver::RenameAt(std::string from, std::string to) {
+  OpArgs a;
+  a.extra = NewExtra();
+  a.extra->path = std::move(from);
+  a.extra->path2 = std::move(to);
+  return XOp(this, Op::Kind::kRenameAt, std::move(a));
+}
+
+Driver::XOp Driver::UnlinkAt(std::string path, int flags) {
+  OpArgs a;
+  a.op_flags = static_cast<uint32_t>(flags);
+  a.extra = NewExtra();
+  a.extra->path = std::move(path);
+  return XOp(this, Op::Kind::kUnlinkAt, std::move(a));
+}
+
+Driver::XOp Driver::MkdirAt(std::string path, mode_t mode) {
+  OpArgs a;
+  a.mode = mode;
+  a.extra = NewExtra();
+  a.extra->path = std::move(path);
+  return XOp(this, Op::Kind::kMkdirAt, std::move(a));
+}
+
+namespace {
+
+OpArgs VectorArgs(int fd, std::vector<FixedBuf> bufs, uint64_t offset,
+                  bool write) {
+  OpArgs a;
+  a.fd = fd;
+  a.offset = offset;
+  a.extra = NewExtra();
+  a.extra->bufs = std::move(bufs);
+  for (FixedBuf& b : a.extra->bufs) {
+    a.extra->iovs.push_back(
+        iovec{b.data(), write ? b.size() : b.capacity()});
+    a.length += a.extra->iovs.back().iov_len;
+  }
+  return a;
+}
+
+}  // namespace
+
+Driver::XOp Driver::Readv(int fd, std::vector<FixedBuf> bufs,
+                          uint64_t offset) {
+  return XOp(this, Op::Kind::kReadv,
+             VectorArgs(fd, std::move(bufs), offset, false));
+}
+
+Driver::XOp Driver::Writev(int fd, std::vector<FixedBuf> bufs,
+                           uint64_t offset) {
+  return XOp(this, Op::Kind::kWritev,
+             VectorArgs(fd, std::move(bufs), offset, true));
+}
+
 Result Driver::Op::await_resume() {
   Disarm();
   if (cancelled_early_) return Result(-ECANCELED);
@@ -273,15 +396,29 @@ Result Driver::Op::await_resume() {
           static_cast<uint16_t>(slot.flags >> IORING_CQE_BUFFER_SHIFT),
           r.ok() ? static_cast<size_t>(r.value()) : 0);
     }
-  } else if (ring_ != nullptr) {
+  } else if (args_.ring != nullptr) {
     if (r.ok()) {
       buffer_ = std::move(slot.buf);
       buffer_.set_size(static_cast<size_t>(r.value()));
     }
   } else {
     buffer_ = std::move(slot.buf);
-    if (kind_ == Kind::kRead && r.ok()) {
+    if ((kind_ == Kind::kRead || kind_ == Kind::kRecv) && r.ok()) {
       buffer_.set_size(slot.begin + static_cast<size_t>(r.value()));
+    }
+  }
+  extra_ = std::move(slot.extra);
+  if (kind_ == Kind::kRecvMsg && r.ok()) {
+    buffer_.set_size(slot.begin + static_cast<size_t>(r.value()));
+    extra_->addrlen = extra_->msg.msg_namelen;
+  }
+  if (kind_ == Kind::kReadv && r.ok()) {
+    // Spread the bytes over the buffers in order.
+    size_t left = static_cast<size_t>(r.value());
+    for (FixedBuf& b : extra_->bufs) {
+      const size_t n = std::min(left, b.capacity());
+      b.set_size(n);
+      left -= n;
     }
   }
   driver_->ops_.Remove(handle_);

@@ -1,5 +1,9 @@
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -59,7 +63,30 @@ struct DriverOptions {
 
 // What an op is, as a fault injector sees it.
 struct OpInfo {
-  enum class Kind : uint8_t { kNop, kRead, kWrite, kTimeout, kReadSelect };
+  enum class Kind : uint8_t {
+    kNop,
+    kRead,
+    kWrite,
+    kTimeout,
+    kReadSelect,
+    kAccept,
+    kConnect,
+    kRecv,
+    kSend,
+    kSendMsg,
+    kRecvMsg,
+    kShutdown,
+    kClose,
+    kOpenAt,
+    kFsync,
+    kFallocate,
+    kStatx,
+    kRenameAt,
+    kUnlinkAt,
+    kMkdirAt,
+    kReadv,
+    kWritev,
+  };
   Kind kind;
   int fd;
   uint64_t offset;
@@ -104,11 +131,59 @@ struct OpVTable {
   // io_uring: fills the SQE for the op (fd, buffer, length, offset).
   void (*prep)(::io_uring_sqe* sqe, OpSlot& slot);
   // Readiness backends: the epoll event to wait for on slot.fd before
-  // running the op (EPOLLIN / EPOLLOUT), or 0 to run it at once.
+  // running the op (EPOLLIN / EPOLLOUT), or 0 to run it at once. A regular
+  // file (which epoll refuses) runs on the blocking pool instead.
   uint32_t wait_events;
   // Readiness backends and the blocking pool: performs the op now and
   // returns the kernel-style result (-EAGAIN: not ready, wait again).
   int32_t (*run)(OpSlot& slot);
+  // Readiness backends: run it on the blocking pool (file system calls).
+  bool blocking = false;
+  // Readiness backends: try `run` once before waiting for readiness (socket
+  // ops, which are often ready at once).
+  bool try_first = false;
+};
+
+// What some ops carry besides a buffer: addresses, paths, a statx record,
+// a msghdr, vectored buffers. Allocated only by the ops that need it,
+// owned by the op until it completes, handed back with the result.
+struct OpExtra {
+  sockaddr_storage addr{};
+  socklen_t addrlen = 0;
+  std::string path;
+  std::string path2;
+  struct statx stx {};
+  msghdr msg{};
+  iovec iov{};
+  std::vector<iovec> iovs;
+  std::vector<FixedBuf> bufs;
+};
+
+// Everything an op is started with (moved into its OpSlot).
+struct OpArgs {
+  int fd = -1;
+  uint64_t offset = 0;
+  FixedBuf buf;
+  size_t begin = 0;
+  size_t length = 0;
+  int64_t timeout_ns = 0;
+  int fixed_index = -1;
+  BufRing* ring = nullptr;
+  uint32_t op_flags = 0;  // accept4 / send / open / fsync / ... flags
+  uint32_t mode = 0;      // open / mkdir mode, fallocate mode, statx mask
+  uint64_t len2 = 0;      // fallocate length
+  std::unique_ptr<OpExtra> extra;
+
+  OpArgs() = default;
+  OpArgs(OpArgs&&) noexcept = default;
+  OpArgs& operator=(OpArgs&&) noexcept = default;
+  // With a buffer range.
+  OpArgs(int f, uint64_t off, BufSlice s)
+      : fd(f),
+        offset(off),
+        buf(std::move(s.buf())),
+        begin(s.begin()),
+        length(s.size()) {}
 };
 
 // The table for `kind`.
@@ -135,7 +210,10 @@ struct OpSlot {
   size_t begin = 0;               // the op's range of buf: [begin, +length)
   size_t length = 0;              // bytes to transfer
   BufRing* ring = nullptr;        // kReadSelect: where the buffer comes from
-  int selected = -1;              // kReadSelect on epoll: the buffer taken
+  uint32_t op_flags = 0;          // see OpArgs
+  uint32_t mode = 0;
+  uint64_t len2 = 0;
+  std::unique_ptr<OpExtra> extra;
   int64_t timeout_ns = 0;         // kTimeout: the duration
   runtime::TimePoint deadline{};  // per-op deadline (steady clock)
   // Backend scratch space, stable for the op's life.
@@ -147,6 +225,9 @@ struct OpSlot {
 };
 
 }  // namespace internal
+
+using internal::OpArgs;
+using internal::OpExtra;
 
 // Driver is a shard's Proactor: every I/O op of the shard goes through it,
 // and it is the shard's runtime::Parker (the shard sleeps inside it).
@@ -248,53 +329,36 @@ class Driver : public runtime::Parker, public BufferRegistrar {
    protected:
     friend class Driver;
     using Kind = OpInfo::Kind;
-    Op(Driver* d, Kind kind, int fd = -1, uint64_t offset = 0,
-       int64_t timeout_ns = 0, int fixed_index = -1)
-        : driver_(d),
-          kind_(kind),
-          fd_(fd),
-          offset_(offset),
-          timeout_ns_(timeout_ns),
-          fixed_index_(fixed_index) {}
-    Op(Driver* d, Kind kind, int fd, uint64_t offset, BufSlice slice,
-       int fixed_index)
-        : driver_(d),
-          kind_(kind),
-          fd_(fd),
-          offset_(offset),
-          timeout_ns_(0),
-          fixed_index_(fixed_index),
-          buffer_(std::move(slice.buf())),
-          begin_(slice.begin()),
-          length_(slice.size()) {}
-    Op(Driver* d, Kind kind, int fd, uint64_t offset, BufRing* ring)
-        : driver_(d),
-          kind_(kind),
-          fd_(fd),
-          offset_(offset),
-          timeout_ns_(0),
-          fixed_index_(-1),
-          ring_(ring) {}
+    Op(Driver* d, Kind kind, OpArgs args = {})
+        : driver_(d), kind_(kind), args_(std::move(args)) {}
     void Cancelled() override;
     // Creates the slot and hands the op to the backend.
     void Start();
 
     Driver* const driver_;
     const Kind kind_;
-    const int fd_;
-    const uint64_t offset_;
-    const int64_t timeout_ns_;
-    const int fixed_index_;  // registered-file slot, or -1
+    OpArgs args_;  // moved into the slot at Start
     int64_t deadline_ns_ = -1;
-    FixedBuf buffer_;
-    size_t begin_ = 0;
-    size_t length_ = 0;
-    BufRing* const ring_ = nullptr;
+    FixedBuf buffer_;  // back from the slot after completion
+    std::unique_ptr<OpExtra> extra_;
     runtime::Waiter waiter_;
     Handle handle_{};
     bool started_ = false;  // has a slot
     bool waiting_ = false;  // waiting for the backend to admit it
     bool cancelled_early_ = false;
+  };
+
+  // What XOp yields.
+  class XResult {
+   public:
+    XResult(Result r, FixedBuf b, std::unique_ptr<OpExtra> x)
+        : res(r), buf(std::move(b)), extra(std::move(x)) {}
+    XResult(XResult&&) noexcept = default;
+    XResult& operator=(XResult&&) noexcept = default;
+
+    Result res;
+    FixedBuf buf;
+    std::unique_ptr<OpExtra> extra;
   };
 
   // The awaitable of ops with a buffer: co_await yields a BufResult, the
@@ -306,6 +370,23 @@ class Driver : public runtime::Parker, public BufferRegistrar {
       return BufResult(r, TakeBuffer());
     }
     BufOp& Deadline(runtime::Duration d) {
+      Op::Deadline(d);
+      return *this;
+    }
+
+   private:
+    friend class Driver;
+    using Op::Op;
+  };
+
+  // The awaitable of ops with extra state (addresses, paths, statx...).
+  class XOp : public Op {
+   public:
+    XResult await_resume() {
+      Result r = Op::await_resume();
+      return XResult(r, TakeBuffer(), std::move(extra_));
+    }
+    XOp& Deadline(runtime::Duration d) {
       Op::Deadline(d);
       return *this;
     }
@@ -328,7 +409,7 @@ class Driver : public runtime::Parker, public BufferRegistrar {
     return Read(fd, ReadSlice(std::move(buf)), offset);
   }
   BufOp Read(int fd, BufSlice buf, uint64_t offset) {
-    return BufOp(this, Op::Kind::kRead, fd, offset, std::move(buf), -1);
+    return BufOp(this, Op::Kind::kRead, OpArgs(fd, offset, std::move(buf)));
   }
   // Writes `buf`: a FixedBuf (its data, [0, size())) or a BufSlice (its
   // range). May be short, as write(2). Result: bytes written.
@@ -336,29 +417,97 @@ class Driver : public runtime::Parker, public BufferRegistrar {
     return Write(fd, WriteSlice(std::move(buf)), offset);
   }
   BufOp Write(int fd, BufSlice buf, uint64_t offset) {
-    return BufOp(this, Op::Kind::kWrite, fd, offset, std::move(buf), -1);
+    return BufOp(this, Op::Kind::kWrite, OpArgs(fd, offset, std::move(buf)));
   }
   // The same on a registered file.
   BufOp Read(RegisteredFile f, FixedBuf buf, uint64_t offset) {
-    return BufOp(this, Op::Kind::kRead, f.fd, offset, ReadSlice(std::move(buf)),
-                 f.index);
+    OpArgs a(f.fd, offset, ReadSlice(std::move(buf)));
+    a.fixed_index = f.index;
+    return BufOp(this, Op::Kind::kRead, std::move(a));
   }
   BufOp Write(RegisteredFile f, FixedBuf buf, uint64_t offset) {
-    return BufOp(this, Op::Kind::kWrite, f.fd, offset,
-                 WriteSlice(std::move(buf)), f.index);
+    OpArgs a(f.fd, offset, WriteSlice(std::move(buf)));
+    a.fixed_index = f.index;
+    return BufOp(this, Op::Kind::kWrite, std::move(a));
   }
   // Reads into a buffer the kernel picks from `ring` when data arrives (no
   // buffer is tied up while the op waits). The BufResult's buffer is that
   // one (it returns to the ring when destroyed); -ENOBUFS when the ring is
   // empty. REQUIRES: `ring` belongs to this driver and outlives the op.
   BufOp ReadSelect(int fd, BufRing& ring, uint64_t offset = kNoOffset) {
-    return BufOp(this, Op::Kind::kReadSelect, fd, offset, &ring);
+    OpArgs a;
+    a.fd = fd;
+    a.offset = offset;
+    a.ring = &ring;
+    return BufOp(this, Op::Kind::kReadSelect, std::move(a));
   }
 
   // Completes after `d` with -ETIME, or early with -ECANCELED.
   Op Timeout(runtime::Duration d) {
-    return Op(this, Op::Kind::kTimeout, -1, 0, d.count());
+    OpArgs a;
+    a.timeout_ns = d.count();
+    return Op(this, Op::Kind::kTimeout, std::move(a));
   }
+
+  // --- Sockets (fds created SOCK_NONBLOCK; io/net wraps these). ---
+  // accept4(fd, flags | SOCK_NONBLOCK | SOCK_CLOEXEC): the new fd; the
+  // peer's address in XResult::extra.
+  XOp Accept(int fd);
+  // connect(2): 0 or -errno (ECONNREFUSED, ETIMEDOUT with a deadline...).
+  XOp Connect(int fd, const sockaddr* addr, socklen_t len);
+  // recv(2) / send(2) with `flags` (MSG_*), into / from the buffer.
+  BufOp Recv(int fd, BufSlice buf, int flags = 0) {
+    OpArgs a(fd, 0, std::move(buf));
+    a.op_flags = static_cast<uint32_t>(flags);
+    return BufOp(this, Op::Kind::kRecv, std::move(a));
+  }
+  BufOp Send(int fd, BufSlice buf, int flags = 0) {
+    OpArgs a(fd, 0, std::move(buf));
+    a.op_flags = static_cast<uint32_t>(flags | MSG_NOSIGNAL);
+    return BufOp(this, Op::Kind::kSend, std::move(a));
+  }
+  // sendmsg to `addr` / recvmsg with the sender's address in extra.
+  XOp SendTo(int fd, BufSlice buf, const sockaddr* addr, socklen_t len);
+  XOp RecvFrom(int fd, BufSlice buf);
+  Op Shutdown(int fd, int how) {
+    OpArgs a;
+    a.fd = fd;
+    a.op_flags = static_cast<uint32_t>(how);
+    return Op(this, Op::Kind::kShutdown, std::move(a));
+  }
+  Op Close(int fd) {
+    OpArgs a;
+    a.fd = fd;
+    return Op(this, Op::Kind::kClose, std::move(a));
+  }
+
+  // --- Files and directories (io/fs wraps these). epoll runs them on the
+  // runtime's blocking pool. ---
+  XOp OpenAt(std::string path, int flags, mode_t mode);
+  Op Fsync(int fd, bool data_only) {
+    OpArgs a;
+    a.fd = fd;
+    a.op_flags = data_only ? 1u : 0u;
+    return Op(this, Op::Kind::kFsync, std::move(a));
+  }
+  Op Fallocate(int fd, int mode, uint64_t offset, uint64_t len) {
+    OpArgs a;
+    a.fd = fd;
+    a.mode = static_cast<uint32_t>(mode);
+    a.offset = offset;
+    a.len2 = len;
+    return Op(this, Op::Kind::kFallocate, std::move(a));
+  }
+  // statx of `fd` (path empty) or of `path`; the record in extra->stx.
+  XOp Statx(int fd, std::string path);
+  XOp RenameAt(std::string from, std::string to);
+  XOp UnlinkAt(std::string path, int flags);
+  XOp MkdirAt(std::string path, mode_t mode);
+  // Vectored read / write at `offset`: reads fill the buffers in order
+  // (each one's size() set), writes send each one's data. The buffers come
+  // back in extra->bufs.
+  XOp Readv(int fd, std::vector<FixedBuf> bufs, uint64_t offset);
+  XOp Writev(int fd, std::vector<FixedBuf> bufs, uint64_t offset);
 
   static constexpr uint64_t kNoOffset = ~uint64_t{0};
 

@@ -85,6 +85,10 @@ void EpollDriver::StartOp(Handle h, internal::OpSlot& slot) {
     timers_.Insert(&slot.timer);
     return;
   }
+  if (vt.blocking) {
+    RunOnBlockingPool(h, slot);  // file system calls
+    return;
+  }
   if (vt.wait_events == 0) {
     Complete(h, vt.run(slot));
     return;
@@ -92,6 +96,15 @@ void EpollDriver::StartOp(Handle h, internal::OpSlot& slot) {
   if (slot.fd < 0) {
     Complete(h, -EBADF);
     return;
+  }
+  if (vt.try_first && !HasWaiters(slot.fd, vt.wait_events == EPOLLOUT)) {
+    // Sockets are often ready: try before paying for an epoll round trip
+    // (only with nobody queued ahead, to keep per-fd order).
+    const int32_t res = vt.run(slot);
+    if (res != -EAGAIN && res != -EWOULDBLOCK) {
+      Complete(h, res);
+      return;
+    }
   }
   int error = 0;
   if (!Watch(slot.fd, h, vt.wait_events == EPOLLOUT, &error)) {
@@ -106,6 +119,12 @@ void EpollDriver::StartOp(Handle h, internal::OpSlot& slot) {
     slot.timer.deadline = slot.deadline;
     timers_.Insert(&slot.timer);
   }
+}
+
+bool EpollDriver::HasWaiters(int fd, bool write) const {
+  auto it = fds_.find(fd);
+  if (it == fds_.end()) return false;
+  return !(write ? it->second.writers : it->second.readers).empty();
 }
 
 bool EpollDriver::Watch(int fd, Handle h, bool write, int* error) {

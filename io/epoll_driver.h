@@ -59,6 +59,7 @@ class EpollDriver final : public Driver {
   };
 
   // Returns false if `fd` cannot be polled (a regular file: EPERM).
+  bool HasWaiters(int fd, bool write) const;
   bool Watch(int fd, Handle h, bool write, int* error);
   void UpdateInterest(int fd, FdWaiters& w);
   void Unwatch(Handle h, const internal::OpSlot& slot);
