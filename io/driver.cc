@@ -170,10 +170,10 @@ void Driver::Op::Start() {
   slot.mode = args_.mode;
   slot.len2 = args_.len2;
   slot.extra = std::move(args_.extra);
-  if (deadline_ns_ >= 0 && kind_ != Kind::kTimeout) {
+  if (args_.deadline_ns >= 0 && kind_ != Kind::kTimeout) {
     slot.has_deadline = true;
     slot.deadline =
-        std::chrono::steady_clock::now() + runtime::Duration(deadline_ns_);
+        std::chrono::steady_clock::now() + runtime::Duration(args_.deadline_ns);
   }
   slot.vt = &internal::OpsFor(kind_);
   slot.fixed_index = args_.fixed_index;
@@ -286,7 +286,8 @@ Driver::XOp Driver::Connect(int fd, const sockaddr* addr, socklen_t len) {
   OpArgs a;
   a.fd = fd;
   a.extra = NewExtra();
-  std::memcpy(&a.extra->addr, addr, std::min<size_t>(len, sizeof(sockaddr_storage)));
+  std::memcpy(&a.extra->addr, addr,
+              std::min<size_t>(len, sizeof(sockaddr_storage)));
   a.extra->addrlen = len;
   return XOp(this, Op::Kind::kConnect, std::move(a));
 }
@@ -364,8 +365,7 @@ OpArgs VectorArgs(int fd, std::vector<FixedBuf> bufs, uint64_t offset,
   a.extra = NewExtra();
   a.extra->bufs = std::move(bufs);
   for (FixedBuf& b : a.extra->bufs) {
-    a.extra->iovs.push_back(
-        iovec{b.data(), write ? b.size() : b.capacity()});
+    a.extra->iovs.push_back(iovec{b.data(), write ? b.size() : b.capacity()});
     a.length += a.extra->iovs.back().iov_len;
   }
   return a;
@@ -373,8 +373,7 @@ OpArgs VectorArgs(int fd, std::vector<FixedBuf> bufs, uint64_t offset,
 
 }  // namespace
 
-Driver::XOp Driver::Readv(int fd, std::vector<FixedBuf> bufs,
-                          uint64_t offset) {
+Driver::XOp Driver::Readv(int fd, std::vector<FixedBuf> bufs, uint64_t offset) {
   return XOp(this, Op::Kind::kReadv,
              VectorArgs(fd, std::move(bufs), offset, false));
 }

@@ -173,6 +173,8 @@ struct OpArgs {
   uint32_t mode = 0;      // open / mkdir mode, fallocate mode, statx mask
   uint64_t len2 = 0;      // fallocate length
   std::unique_ptr<OpExtra> extra;
+  // The per-op deadline in ns (-1: none); see Driver::Op::Deadline.
+  int64_t deadline_ns = -1;
 
   OpArgs() = default;
   OpArgs(OpArgs&&) noexcept = default;
@@ -202,15 +204,15 @@ struct OpSlot {
   bool done = false;
   bool orphaned = false;
   bool has_deadline = false;
-  bool user_cancelled = false;    // cancelled by its task, not the deadline
-  bool delayed = false;           // held back by a fault injector
-  int fixed_index = -1;           // registered-file slot of `fd`, or -1
-  int buf_index = -1;             // registered-buffer slot of `buf`, or -1
-  FixedBuf buf;                   // owned by the op until it completes
-  size_t begin = 0;               // the op's range of buf: [begin, +length)
-  size_t length = 0;              // bytes to transfer
-  BufRing* ring = nullptr;        // kReadSelect: where the buffer comes from
-  uint32_t op_flags = 0;          // see OpArgs
+  bool user_cancelled = false;  // cancelled by its task, not the deadline
+  bool delayed = false;         // held back by a fault injector
+  int fixed_index = -1;         // registered-file slot of `fd`, or -1
+  int buf_index = -1;           // registered-buffer slot of `buf`, or -1
+  FixedBuf buf;                 // owned by the op until it completes
+  size_t begin = 0;             // the op's range of buf: [begin, +length)
+  size_t length = 0;            // bytes to transfer
+  BufRing* ring = nullptr;      // kReadSelect: where the buffer comes from
+  uint32_t op_flags = 0;        // see OpArgs
   uint32_t mode = 0;
   uint64_t len2 = 0;
   std::unique_ptr<OpExtra> extra;
@@ -321,8 +323,12 @@ class Driver : public runtime::Parker, public BufferRegistrar {
     FixedBuf TakeBuffer() { return std::move(buffer_); }
     // Gives the op a deadline: if it has not completed `d` after it starts,
     // it is cancelled and yields -ETIMEDOUT. Call before co_await.
+    //
+    // (g++ 12 copies an awaitable reached through a reference, so write
+    // `auto op = ...; op.Deadline(d); co_await op;`, or pass the deadline
+    // where the API takes one, e.g. io/net's `Read(buf, deadline)`.)
     Op& Deadline(runtime::Duration d) {
-      deadline_ns_ = d.count();
+      args_.deadline_ns = d.count();
       return *this;
     }
 
@@ -337,8 +343,7 @@ class Driver : public runtime::Parker, public BufferRegistrar {
 
     Driver* const driver_;
     const Kind kind_;
-    OpArgs args_;  // moved into the slot at Start
-    int64_t deadline_ns_ = -1;
+    OpArgs args_;      // moved into the slot at Start
     FixedBuf buffer_;  // back from the slot after completion
     std::unique_ptr<OpExtra> extra_;
     runtime::Waiter waiter_;
@@ -456,14 +461,19 @@ class Driver : public runtime::Parker, public BufferRegistrar {
   // connect(2): 0 or -errno (ECONNREFUSED, ETIMEDOUT with a deadline...).
   XOp Connect(int fd, const sockaddr* addr, socklen_t len);
   // recv(2) / send(2) with `flags` (MSG_*), into / from the buffer.
-  BufOp Recv(int fd, BufSlice buf, int flags = 0) {
+  // `deadline`: as Op::Deadline.
+  BufOp Recv(int fd, BufSlice buf, int flags = 0,
+             std::optional<runtime::Duration> deadline = {}) {
     OpArgs a(fd, 0, std::move(buf));
     a.op_flags = static_cast<uint32_t>(flags);
+    if (deadline) a.deadline_ns = deadline->count();
     return BufOp(this, Op::Kind::kRecv, std::move(a));
   }
-  BufOp Send(int fd, BufSlice buf, int flags = 0) {
+  BufOp Send(int fd, BufSlice buf, int flags = 0,
+             std::optional<runtime::Duration> deadline = {}) {
     OpArgs a(fd, 0, std::move(buf));
     a.op_flags = static_cast<uint32_t>(flags | MSG_NOSIGNAL);
+    if (deadline) a.deadline_ns = deadline->count();
     return BufOp(this, Op::Kind::kSend, std::move(a));
   }
   // sendmsg to `addr` / recvmsg with the sender's address in extra.

@@ -76,7 +76,9 @@ int32_t RunTimeout(OpSlot&) { return -ETIME; }
 // --- Sockets. Readiness backends call these on nonblocking sockets (and
 // add MSG_DONTWAIT), so -EAGAIN means "wait for readiness". ---
 
-sockaddr* Addr(OpSlot& s) { return reinterpret_cast<sockaddr*>(&s.extra->addr); }
+sockaddr* Addr(OpSlot& s) {
+  return reinterpret_cast<sockaddr*>(&s.extra->addr);
+}
 
 void PrepAccept(io_uring_sqe* sqe, OpSlot& s) {
   io_uring_prep_accept(sqe, s.fd, Addr(s), &s.extra->addrlen,
@@ -194,15 +196,16 @@ int32_t RunFallocate(OpSlot& s) {
                               static_cast<off_t>(s.len2)));
 }
 
-int StatxDir(const OpSlot& s) { return s.extra->path.empty() ? s.fd : AT_FDCWD; }
+int StatxDir(const OpSlot& s) {
+  return s.extra->path.empty() ? s.fd : AT_FDCWD;
+}
 void PrepStatx(io_uring_sqe* sqe, OpSlot& s) {
   io_uring_prep_statx(sqe, StatxDir(s), s.extra->path.c_str(),
                       static_cast<int>(s.op_flags), s.mode, &s.extra->stx);
 }
 int32_t RunStatx(OpSlot& s) {
   return ResultOf(::statx(StatxDir(s), s.extra->path.c_str(),
-                          static_cast<int>(s.op_flags), s.mode,
-                          &s.extra->stx));
+                          static_cast<int>(s.op_flags), s.mode, &s.extra->stx));
 }
 
 void PrepRenameAt(io_uring_sqe* sqe, OpSlot& s) {

@@ -229,9 +229,7 @@ class PoolCore final : public BufOwner {
 
 }  // namespace internal
 
-inline FixedBuf BufPool::Allocate(size_t size) {
-  return core_->Allocate(size);
-}
+inline FixedBuf BufPool::Allocate(size_t size) { return core_->Allocate(size); }
 
 inline absl::StatusOr<FixedBuf> BufPool::TryAllocate(size_t size) {
   FixedBuf b = core_->Allocate(size);

@@ -60,8 +60,8 @@ TEST(BufPoolTest, AllocatesUntilExhaustedThenSaysSo) {
 // The per-class cache in front of the backing pool (on in opt builds).
 TEST(BufPoolTest, CacheReusesFreedBlocks) {
   FakeRegistrar reg;
-  absl::StatusOr<BufPool> pool = BufPool::Hybrid(
-      Small(2), &reg, {.grow = false, .cache_depth = 4});
+  absl::StatusOr<BufPool> pool =
+      BufPool::Hybrid(Small(2), &reg, {.grow = false, .cache_depth = 4});
   ASSERT_TRUE(pool.ok());
   FixedBuf a = pool->Allocate(10);
   FixedBuf b = pool->Allocate(10);
@@ -78,9 +78,9 @@ TEST(BufPoolTest, CacheReusesFreedBlocks) {
 }
 
 TEST(BufPoolTest, CachedBlocksAreFlushedWhenTheBackingNeedsThem) {
-  absl::StatusOr<BufPool> pool = BufPool::Buddy(
-      {.arena_bytes = 64 << 10, .cached_orders = 0}, nullptr,
-      {.grow = false, .cache_depth = 64});
+  absl::StatusOr<BufPool> pool =
+      BufPool::Buddy({.arena_bytes = 64 << 10, .cached_orders = 0}, nullptr,
+                     {.grow = false, .cache_depth = 64});
   ASSERT_TRUE(pool.ok());
   std::vector<FixedBuf> small;
   for (int i = 0; i < 16; ++i) small.push_back(pool->Allocate(4096));

@@ -11,9 +11,7 @@
 
 namespace veloq::io {
 namespace internal {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 void Die(const std::string& what) {
   spdlog::critical("{}", what);

@@ -132,8 +132,7 @@ class BufOwner {
 class FixedBuf {
  public:
   FixedBuf() = default;
-  FixedBuf(FixedBuf&& o) noexcept
-      : im_(o.im_) {
+  FixedBuf(FixedBuf&& o) noexcept : im_(o.im_) {
     o.im_.data = nullptr;
     o.im_.owner = nullptr;
     o.im_.cap_size = 0;
