@@ -132,6 +132,9 @@ struct RemoteState {
   uint32_t target = 0;
   Waiter waiter;                      // owner shard only
   TaskHeader* target_task = nullptr;  // target shard only
+  // A cancel that reached the target shard before the runner task started
+  // (both messages in one drain): the runner cancels itself when it starts.
+  bool cancel_pending = false;  // target shard only
 
   void Ref() { refs.fetch_add(1, std::memory_order_relaxed); }
   void Unref() {
@@ -185,6 +188,7 @@ Task<void> RemoteRunner(typename RemoteState<T>::Owned st, F fn) {
    public:
     explicit Registration(RemoteState<T>* s) : s(s) {
       s->target_task = CurrentTask();
+      if (s->cancel_pending) CancelTask(s->target_task);
     }
     ~Registration() { s->target_task = nullptr; }
     RemoteState<T>* const s;
@@ -233,6 +237,9 @@ class [[nodiscard]] RemoteJoinHandle {
                            mesh::Message([st = typename State::Owned(s_)] {
                              if (st.get()->target_task != nullptr) {
                                internal::CancelTask(st.get()->target_task);
+                             } else {
+                               // Not started yet (or already done).
+                               st.get()->cancel_pending = true;
                              }
                            }));
   }

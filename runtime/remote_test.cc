@@ -39,6 +39,25 @@ TEST(SpawnOnTest, RunsOnTheTargetShardAndReturnsTheResult) {
   EXPECT_EQ(*r, (std::vector<uint32_t>{0, 1, 2}));
 }
 
+// The SpawnOn message and the Cancel message leave in one batch, so the
+// target drains both before the remote task has started: the cancel must
+// not be lost (it was, once: the task then ran on forever).
+TEST(SpawnOnTest, CancelBeforeTheRemoteTaskStartsIsNotLost) {
+  auto r = RunOnRuntime(Shards(2), []() -> Task<int> {
+    int cancelled = 0;
+    for (int i = 0; i < 20; ++i) {
+      auto h = SpawnOn(
+          1, []() -> Task<absl::Status> { co_return co_await Sleep(10s); });
+      h.Cancel();  // same tick as the spawn
+      absl::Status s = co_await h;
+      if (s.code() == absl::StatusCode::kCancelled) ++cancelled;
+    }
+    co_return cancelled;
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, 20);
+}
+
 TEST(SpawnOnTest, TaskFunctionsRunAsTasksThere) {
   auto r = RunOnRuntime(Shards(2), []() -> Task<std::string> {
     co_return co_await SpawnOn(1, []() -> Task<std::string> {

@@ -93,18 +93,17 @@ class BufferedReader {
   runtime::Task<absl::StatusOr<absl::string_view>> ReadExactly(
       size_t n, Deadline deadline = {}) {
     if (n > buf_.capacity()) {
-      co_return absl::ResourceExhaustedError(absl::StrCat(
-          "buffered reader: ", n, " bytes asked of a ", buf_.capacity(),
-          "-byte buffer"));
+      co_return absl::ResourceExhaustedError(
+          absl::StrCat("buffered reader: ", n, " bytes asked of a ",
+                       buf_.capacity(), "-byte buffer"));
     }
     while (buffered().size() < n) {
       // (Fill compacts first, so n <= capacity always fits.)
       absl::StatusOr<size_t> got = co_await Fill(deadline);
       if (!got.ok()) co_return got.status();
       if (*got == 0) {
-        co_return absl::OutOfRangeError(
-            absl::StrCat("end of stream after ", buffered().size(), " of ", n,
-                         " bytes"));
+        co_return absl::OutOfRangeError(absl::StrCat(
+            "end of stream after ", buffered().size(), " of ", n, " bytes"));
       }
     }
     absl::string_view out = buffered().substr(0, n);
@@ -122,9 +121,8 @@ class BufferedReader {
     const size_t len = size_t{p[0]} << 24 | size_t{p[1]} << 16 |
                        size_t{p[2]} << 8 | size_t{p[3]};
     if (len > max_payload) {
-      co_return absl::InvalidArgumentError(
-          absl::StrCat("frame of ", len, " bytes over the limit of ",
-                       max_payload));
+      co_return absl::InvalidArgumentError(absl::StrCat(
+          "frame of ", len, " bytes over the limit of ", max_payload));
     }
     co_return co_await ReadExactly(len, deadline);
   }
@@ -171,8 +169,9 @@ class BufferedWriter {
       co_return absl::InvalidArgumentError("frame over 4 GiB");
     }
     const uint32_t n = static_cast<uint32_t>(payload.size());
-    const char head[4] = {static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-                          static_cast<char>(n >> 8), static_cast<char>(n)};
+    const char head[4] = {static_cast<char>(n >> 24),
+                          static_cast<char>(n >> 16), static_cast<char>(n >> 8),
+                          static_cast<char>(n)};
     absl::Status s = co_await Write(absl::string_view(head, 4), deadline);
     if (!s.ok()) co_return s;
     co_return co_await Write(payload, deadline);

@@ -152,6 +152,9 @@ class TcpStream {
   absl::StatusOr<SocketAddress> PeerAddress() const;
   SocketOptions options() const { return SocketOptions(fd()); }
   int fd() const { return fd_->get(); }
+  // Gives up the socket (e.g. to hand it to another shard); the stream is
+  // left empty. REQUIRES: not split.
+  int ReleaseFd() { return fd_->Release(); }
 
   // Two handles on the one socket, for a reading task and a writing task;
   // the socket closes when both are gone.

@@ -38,9 +38,8 @@ absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& addr,
 
 runtime::Task<BufResult> UdpSocket::SendTo(FixedBuf buf, SocketAddress to,
                                            Deadline deadline) const {
-  Driver::XOp op =
-      CurrentDriver().SendTo(fd_.get(), WriteSlice(std::move(buf)), to.raw(),
-                             to.length());
+  Driver::XOp op = CurrentDriver().SendTo(fd_.get(), WriteSlice(std::move(buf)),
+                                          to.raw(), to.length());
   if (deadline) op.Deadline(*deadline);
   Driver::XResult r = co_await op;
   co_return BufResult(r.res, std::move(r.buf));
@@ -48,7 +47,8 @@ runtime::Task<BufResult> UdpSocket::SendTo(FixedBuf buf, SocketAddress to,
 
 runtime::Task<Datagram> UdpSocket::RecvFrom(FixedBuf buf,
                                             Deadline deadline) const {
-  Driver::XOp op = CurrentDriver().RecvFrom(fd_.get(), ReadSlice(std::move(buf)));
+  Driver::XOp op =
+      CurrentDriver().RecvFrom(fd_.get(), ReadSlice(std::move(buf)));
   if (deadline) op.Deadline(*deadline);
   Driver::XResult r = co_await op;
   SocketAddress from;
