@@ -5,9 +5,9 @@
 #include "absl/status/statusor.h"
 #include "io/buffer/fixed_buf.h"
 #include "io/driver.h"
-#include "io/net/owned_fd.h"
 #include "io/net/socket_address.h"
 #include "io/net/tcp.h"
+#include "io/owned_fd.h"
 #include "runtime/task.h"
 
 namespace veloq::io {

@@ -1,4 +1,4 @@
-#include "io/net/owned_fd.h"
+#include "io/owned_fd.h"
 
 #include <unistd.h>
 
