@@ -186,6 +186,9 @@ absl::Status Runtime::RunRoot(mesh::Message start) {
     pthread_sigmask(SIG_BLOCK, &signals, &old_mask);
   }
 
+  // spdlog builds its registry on first use; do that here, before the
+  // shards (whose first log lines may come at the same moment).
+  spdlog::default_logger_raw();
   for (uint32_t i = 0; i < shards_.size(); ++i) {
     threads_.emplace_back([this, i] { ShardMain(i); });
   }
