@@ -51,8 +51,8 @@ struct DriverOptions {
   // arena in one slot; BufferRegistrar).
   uint32_t registered_buffers = 64;
   // The shard's default buffer pool (Driver::buffers()), created on first
-  // use and registered with this driver.
-  HybridPool::Options buffers;
+  // use and registered with this driver: 7 MB arenas, growing to 16.
+  HybridPool::Options buffers = {.max_arenas = 16};
   BufPoolOptions buffer_policy;
   // io_uring: ask for these setup flags; each is dropped (and logged) if the
   // kernel refuses it.
