@@ -14,6 +14,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev
   libbenchmark-dev
   python3                # tools/count_tests.py (CI)
+  fio                    # testing/perf/fio_compare.sh (the peer for files)
 )
 
 missing=()
