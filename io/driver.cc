@@ -101,6 +101,22 @@ void Driver::UnregisterBuffer(int index) { DoUnregisterBuffer(index); }
 void Driver::Complete(Handle h, int32_t res, uint32_t flags) {
   internal::OpSlot* slot = ops_.Get(h);
   if (slot == nullptr || slot->done) return;  // stale or already reported
+  if (slot->multishot) {
+    CompleteShot(h, *slot, res, flags);
+    return;
+  }
+  if (slot->vt->kind == OpInfo::Kind::kSendZc) {
+    // SEND_ZC: the result comes with F_MORE, and the buffer is the
+    // kernel's until the notification (F_NOTIF) that follows.
+    if (flags & IORING_CQE_F_MORE) {
+      slot->zc_res = res;
+      return;
+    }
+    if (flags & IORING_CQE_F_NOTIF) {
+      res = slot->zc_res;
+      flags = 0;
+    }
+  }
   ++completed_;
   // A deadline cancels the op: report that as a timeout, unless the task
   // itself asked for the cancellation.
@@ -121,6 +137,131 @@ void Driver::Complete(Handle h, int32_t res, uint32_t flags) {
   } else {
     runtime::internal::ScheduleLocal(slot->waiter);
   }
+}
+
+void Driver::CompleteShot(Handle h, internal::OpSlot& slot, int32_t res,
+                          uint32_t flags) {
+  const bool last = (flags & IORING_CQE_F_MORE) == 0;
+  if (last) ++completed_;
+  if (slot.orphaned) {
+    if (slot.ring != nullptr && (flags & IORING_CQE_F_BUFFER) != 0) {
+      slot.ring->Lend(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT),
+                      0);  // dropped at once: back into the ring
+    }
+    if (last) ops_.Remove(h);
+    return;
+  }
+  slot.shots.emplace_back(res, flags);
+  if (last) slot.done = true;
+  if (slot.shot_waiting) {
+    slot.shot_waiting = false;
+    runtime::internal::ScheduleLocal(slot.waiter);
+  }
+}
+
+Driver::Multishot Driver::AcceptMultishot(int fd) {
+  Handle h;
+  internal::OpSlot& slot = *ops_.Emplace(&h);
+  slot.fd = fd;
+  slot.op_flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
+  slot.vt = &internal::OpsFor(OpInfo::Kind::kAcceptMulti);
+  slot.multishot = true;
+  ++started_;
+  StartOp(h, slot);
+  return Multishot(this, h, nullptr);
+}
+
+Driver::Multishot Driver::RecvMultishot(int fd, BufRing& ring) {
+  Handle h;
+  internal::OpSlot& slot = *ops_.Emplace(&h);
+  slot.fd = fd;
+  slot.ring = &ring;
+  slot.vt = &internal::OpsFor(OpInfo::Kind::kRecvMulti);
+  slot.multishot = true;
+  ++started_;
+  StartOp(h, slot);
+  return Multishot(this, h, &ring);
+}
+
+void Driver::Multishot::Stop() {
+  if (driver_ == nullptr) return;
+  Driver* d = std::exchange(driver_, nullptr);
+  internal::OpSlot* slot = d->ops_.Get(handle_);
+  if (slot == nullptr) return;
+  // Results nobody will take: their ring buffers go back to the ring.
+  for (const auto& [res, flags] : slot->shots) {
+    if (ring_ != nullptr && (flags & IORING_CQE_F_BUFFER) != 0) {
+      ring_->Lend(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT), 0);
+    }
+  }
+  slot->shots.clear();
+  if (slot->done) {
+    d->ops_.Remove(handle_);
+    return;
+  }
+  slot->orphaned = true;
+  slot->waiter = {};
+  slot->shot_waiting = false;
+  d->CancelOp(handle_, *slot);
+}
+
+bool Driver::Multishot::NextAwaiter::await_ready() {
+  if (m_->driver_ == nullptr) return true;
+  const internal::OpSlot* slot = m_->driver_->ops_.Get(m_->handle_);
+  return slot == nullptr || !slot->shots.empty() || slot->done;
+}
+
+bool Driver::Multishot::NextAwaiter::await_suspend(std::coroutine_handle<> h) {
+  if (!Arm()) {
+    cancelled_ = true;
+    return false;
+  }
+  internal::OpSlot* slot = m_->driver_->ops_.Get(m_->handle_);
+  slot->waiter = runtime::Waiter{h, runtime::internal::CurrentTask()};
+  slot->shot_waiting = true;
+  return true;
+}
+
+void Driver::Multishot::NextAwaiter::Cancelled() {
+  internal::OpSlot* slot = m_->driver_->ops_.Get(m_->handle_);
+  if (slot == nullptr || !slot->shot_waiting) return;
+  slot->shot_waiting = false;
+  cancelled_ = true;
+  runtime::internal::ScheduleLocal(slot->waiter);
+}
+
+Driver::Multishot::NextAwaiter::~NextAwaiter() {
+  Disarm();
+  if (m_->driver_ == nullptr) return;
+  if (internal::OpSlot* slot = m_->driver_->ops_.Get(m_->handle_)) {
+    slot->shot_waiting = false;
+  }
+}
+
+std::optional<Driver::Shot> Driver::Multishot::NextAwaiter::await_resume() {
+  Disarm();
+  if (cancelled_ || m_->driver_ == nullptr) return std::nullopt;
+  Driver* d = m_->driver_;
+  internal::OpSlot* slot = d->ops_.Get(m_->handle_);
+  if (slot == nullptr) {
+    m_->driver_ = nullptr;
+    return std::nullopt;
+  }
+  if (slot->shots.empty()) {
+    // Ended, and every result taken.
+    d->ops_.Remove(m_->handle_);
+    m_->driver_ = nullptr;
+    return std::nullopt;
+  }
+  const auto [res, flags] = slot->shots.front();
+  slot->shots.pop_front();
+  FixedBuf buf;
+  if (m_->ring_ != nullptr && (flags & IORING_CQE_F_BUFFER) != 0) {
+    buf =
+        m_->ring_->Lend(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT),
+                        res > 0 ? static_cast<size_t>(res) : 0);
+  }
+  return Shot(Result(res), flags, std::move(buf));
 }
 
 absl::StatusOr<Driver::RegisteredFile> Driver::RegisterFile(int fd) {

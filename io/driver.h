@@ -9,7 +9,9 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -86,6 +88,9 @@ struct OpInfo {
     kMkdirAt,
     kReadv,
     kWritev,
+    kSendZc,
+    kAcceptMulti,
+    kRecvMulti,
   };
   Kind kind;
   int fd;
@@ -222,6 +227,11 @@ struct OpSlot {
   uint64_t backend_data[4] = {};
   runtime::internal::TimerEntry timer;  // epoll: timeout / deadline
   const OpVTable* vt = nullptr;
+  // Multishot ops: results not yet taken, and whether a Next() waits.
+  bool multishot = false;
+  bool shot_waiting = false;
+  std::deque<std::pair<int32_t, uint32_t>> shots;
+  int32_t zc_res = 0;  // kSendZc: the send's result, until the notification
 
   char* data() { return buf.data() + begin; }
 };
@@ -491,6 +501,95 @@ class Driver : public runtime::Parker, public BufferRegistrar {
     return Op(this, Op::Kind::kClose, std::move(a));
   }
 
+  // send with zero copy (IORING_OP_SEND_ZC): the kernel sends straight
+  // from the buffer, which comes back only once the kernel is done with it
+  // (the op completes on its notification). epoll: a plain send.
+  BufOp SendZc(int fd, BufSlice buf,
+               std::optional<runtime::Duration> deadline = {}) {
+    OpArgs a(fd, 0, std::move(buf));
+    a.op_flags = MSG_NOSIGNAL;
+    if (deadline) a.deadline_ns = deadline->count();
+    return BufOp(this, Op::Kind::kSendZc, std::move(a));
+  }
+
+  // --- Multishot ops (io_uring): one submission, many completions. ---
+  // Whether this backend has them (epoll: no; io/net falls back to one op
+  // per result).
+  virtual bool SupportsMultishot() const { return false; }
+
+  // One completion of a multishot op.
+  class Shot {
+   public:
+    Shot(Result r, uint32_t f, FixedBuf b)
+        : res(r), flags(f), buf(std::move(b)) {}
+    Shot(Shot&&) noexcept = default;
+    Shot& operator=(Shot&&) noexcept = default;
+    Result res;
+    uint32_t flags;
+    FixedBuf buf;  // recv: the ring buffer the data landed in
+  };
+
+  // Multishot owns a running multishot op. Next() yields its completions
+  // in order, and nullopt once the op has ended (its last completion had
+  // no IORING_CQE_F_MORE: cancelled, an error, or the kernel stopped it,
+  // e.g. when the buffer ring ran dry; re-arm by starting another).
+  // Destroying it cancels the op; completions still in flight are dropped
+  // (their ring buffers go back to the ring). Shard-local; movable.
+  class Multishot {
+   public:
+    Multishot() = default;
+    Multishot(Multishot&& o) noexcept
+        : driver_(std::exchange(o.driver_, nullptr)),
+          handle_(o.handle_),
+          ring_(o.ring_) {}
+    Multishot& operator=(Multishot&& o) noexcept {
+      if (this != &o) {
+        Stop();
+        driver_ = std::exchange(o.driver_, nullptr);
+        handle_ = o.handle_;
+        ring_ = o.ring_;
+      }
+      return *this;
+    }
+    ~Multishot() { Stop(); }
+    bool active() const { return driver_ != nullptr; }
+
+    class NextAwaiter : private runtime::CancellationHook {
+     public:
+      explicit NextAwaiter(Multishot* m) : m_(m) {}
+      NextAwaiter(NextAwaiter&&) = delete;
+      ~NextAwaiter();
+      bool await_ready();
+      bool await_suspend(std::coroutine_handle<> h);
+      std::optional<Shot> await_resume();
+
+     private:
+      void Cancelled() override;
+      Multishot* m_;
+      bool cancelled_ = false;
+    };
+    // co_await: std::optional<Shot>.
+    NextAwaiter Next() { return NextAwaiter(this); }
+
+   private:
+    friend class Driver;
+    Multishot(Driver* d, Handle h, BufRing* ring)
+        : driver_(d), handle_(h), ring_(ring) {}
+    // Cancels the op and orphans its slot (freed on its last completion).
+    void Stop();
+    Driver* driver_ = nullptr;
+    Handle handle_{};
+    BufRing* ring_ = nullptr;
+  };
+
+  // Accepts connection after connection on a listening socket (each shot:
+  // the new fd, nonblocking, or -errno). REQUIRES: SupportsMultishot().
+  Multishot AcceptMultishot(int fd);
+  // Receives into buffers the kernel picks from `ring` (each shot: bytes,
+  // 0 at end of stream, with Shot::buf; -ENOBUFS when the ring ran dry,
+  // which ends the op). REQUIRES: SupportsMultishot(); `ring` outlives it.
+  Multishot RecvMultishot(int fd, BufRing& ring);
+
   // --- Files and directories (io/fs wraps these). epoll runs them on the
   // runtime's blocking pool. ---
   XOp OpenAt(std::string path, int flags, mode_t mode);
@@ -546,6 +645,9 @@ class Driver : public runtime::Parker, public BufferRegistrar {
     return absl::UnimplementedError("this driver has no buffer table");
   }
   virtual void DoUnregisterBuffer(int index) {}
+  // Queues a multishot op's completion (or drops it, when orphaned).
+  void CompleteShot(Handle h, internal::OpSlot& slot, int32_t res,
+                    uint32_t flags);
   // Drops the default pool (backends call it from Shutdown, on the shard,
   // once no op is in flight).
   void ReleaseBuffers() { buffers_.reset(); }

@@ -168,6 +168,30 @@ int32_t RunShutdown(OpSlot& s) {
 void PrepClose(io_uring_sqe* sqe, OpSlot& s) { io_uring_prep_close(sqe, s.fd); }
 int32_t RunClose(OpSlot& s) { return ResultOf(::close(s.fd)); }
 
+// SEND_ZC; registered buffers skip the page pinning too.
+void PrepSendZc(io_uring_sqe* sqe, OpSlot& s) {
+  if (s.buf_index >= 0) {
+    io_uring_prep_send_zc_fixed(sqe, s.fd, s.data(), s.length,
+                                static_cast<int>(s.op_flags), 0,
+                                static_cast<unsigned>(s.buf_index));
+  } else {
+    io_uring_prep_send_zc(sqe, s.fd, s.data(), s.length,
+                          static_cast<int>(s.op_flags), 0);
+  }
+}
+
+// Multishot ops exist only on io_uring (Driver::SupportsMultishot).
+void PrepAcceptMulti(io_uring_sqe* sqe, OpSlot& s) {
+  io_uring_prep_multishot_accept(sqe, s.fd, nullptr, nullptr,
+                                 static_cast<int>(s.op_flags));
+}
+void PrepRecvMulti(io_uring_sqe* sqe, OpSlot& s) {
+  io_uring_prep_recv_multishot(sqe, s.fd, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = s.ring->group();
+}
+int32_t RunUnsupported(OpSlot&) { return -EOPNOTSUPP; }
+
 // --- Files and directories (the blocking pool on readiness backends). ---
 
 void PrepOpenAt(io_uring_sqe* sqe, OpSlot& s) {
@@ -279,10 +303,13 @@ constexpr OpVTable kOps[] = {
     {OpInfo::Kind::kMkdirAt, &PrepMkdirAt, 0, &RunMkdirAt, true},
     {OpInfo::Kind::kReadv, &PrepReadv, EPOLLIN, &RunReadv},
     {OpInfo::Kind::kWritev, &PrepWritev, EPOLLOUT, &RunWritev},
+    {OpInfo::Kind::kSendZc, &PrepSendZc, EPOLLOUT, &RunSend, false, true},
+    {OpInfo::Kind::kAcceptMulti, &PrepAcceptMulti, 0, &RunUnsupported},
+    {OpInfo::Kind::kRecvMulti, &PrepRecvMulti, 0, &RunUnsupported},
 };
 
 static_assert(sizeof(kOps) / sizeof(kOps[0]) ==
-              static_cast<size_t>(OpInfo::Kind::kWritev) + 1);
+              static_cast<size_t>(OpInfo::Kind::kRecvMulti) + 1);
 static_assert([] {
   for (size_t i = 0; i < sizeof(kOps) / sizeof(kOps[0]); ++i) {
     if (static_cast<size_t>(kOps[i].kind) != i) return false;

@@ -317,8 +317,12 @@ void UringDriver::Reap(size_t budget, size_t* reaped) {
         static_cast<unsigned>(std::min<size_t>(64, budget - *reaped));
     const unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, want);
     if (n == 0) return;
+    unsigned more = 0;
     for (unsigned i = 0; i < n; ++i) {
       const uint64_t tag = io_uring_cqe_get_data64(cqes[i]);
+      // A CQE with F_MORE is not its SQE's last (multishot, SEND_ZC): the
+      // op stays in the kernel.
+      if (cqes[i]->flags & IORING_CQE_F_MORE) ++more;
       if (tag == kWakeTag) {
         wake_armed_ = false;
         if (!destroying_) ArmWake();
@@ -329,7 +333,7 @@ void UringDriver::Reap(size_t budget, size_t* reaped) {
       Complete(Handle::Unpack(tag), cqes[i]->res, cqes[i]->flags);
     }
     io_uring_cq_advance(&ring_, n);
-    in_kernel_ -= n;
+    in_kernel_ -= n - more;
     *reaped += n;
   }
 }

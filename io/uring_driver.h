@@ -67,6 +67,7 @@ class UringDriver final : public Driver {
   size_t Poll(size_t budget) override;
   void Wake() override;
   void Shutdown() override;
+  bool SupportsMultishot() const override { return true; }
 
   absl::Status RegisterBufRing(io_uring_buf_ring* ring, uint32_t entries,
                                uint16_t group) override;

@@ -102,15 +102,16 @@ class TcpServer {
   template <typename Handler>
   static runtime::Task<void> AcceptLoop(const TcpListener& l, Handler handler,
                                         Spread spread) {
+    AcceptStream incoming = l.Incoming();  // multishot on io_uring
     for (;;) {
-      auto c = co_await l.Accept();
+      absl::StatusOr<TcpStream> c = co_await incoming.Next();
       if (runtime::IsCancelled()) co_return;
       if (!c.ok()) {
         spdlog::warn("tcp server: accept: {}", c.status().ToString());
         (void)co_await runtime::Sleep(std::chrono::milliseconds(10));
         continue;
       }
-      TcpStream stream = std::move(c->first);
+      TcpStream stream = *std::move(c);
       const uint32_t target = spread == Spread::kAcceptAndBalance
                                   ? runtime::PickBalancedShard()
                                   : runtime::Shard::Current()->id();

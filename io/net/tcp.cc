@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
@@ -62,6 +63,17 @@ absl::StatusOr<SocketAddress> Name(int fd, bool peer) {
 }
 
 }  // namespace
+
+namespace {
+std::atomic<size_t> zero_copy_threshold{64 << 10};
+}  // namespace
+
+void SetZeroCopyThreshold(size_t bytes) {
+  zero_copy_threshold.store(bytes, std::memory_order_relaxed);
+}
+size_t ZeroCopyThreshold() {
+  return zero_copy_threshold.load(std::memory_order_relaxed);
+}
 
 absl::Status SocketError(Result r, absl::string_view what) {
   if (r.ok()) return absl::OkStatus();
@@ -145,6 +157,10 @@ Driver::BufOp StreamIo::Read(BufSlice buf, Deadline deadline) const {
 }
 
 Driver::BufOp StreamIo::Write(BufSlice buf, Deadline deadline) const {
+  const size_t threshold = ZeroCopyThreshold();
+  if (threshold != 0 && buf.size() >= threshold) {
+    return CurrentDriver().SendZc(fd_, std::move(buf), deadline);
+  }
   return CurrentDriver().Send(fd_, std::move(buf), 0, deadline);
 }
 
@@ -277,6 +293,64 @@ TcpListener::Accept(Deadline deadline) const {
   co_return std::make_pair(
       TcpStream(OwnedFd(r.res.value())),
       SocketAddress::FromRaw(r.extra->addr, r.extra->addrlen));
+}
+
+runtime::Task<absl::StatusOr<TcpStream>> AcceptStream::Next() {
+  Driver& d = CurrentDriver();
+  if (!d.SupportsMultishot()) {
+    Driver::XOp op = d.Accept(fd_);
+    Driver::XResult r = co_await op;
+    if (!r.res.ok()) co_return SocketError(r.res, "accept");
+    co_return TcpStream(OwnedFd(r.res.value()));
+  }
+  for (;;) {
+    if (!ms_.active()) ms_ = d.AcceptMultishot(fd_);
+    std::optional<Driver::Shot> shot = co_await ms_.Next();
+    if (!shot.has_value()) {
+      if (runtime::IsCancelled()) co_return runtime::CancelledStatus();
+      ms_ = Driver::Multishot();  // the kernel ended it: re-arm
+      continue;
+    }
+    if (!shot->res.ok()) {
+      if (shot->res.error() == ECANCELED && runtime::IsCancelled()) {
+        co_return runtime::CancelledStatus();
+      }
+      co_return SocketError(shot->res, "accept");
+    }
+    co_return TcpStream(OwnedFd(shot->res.value()));
+  }
+}
+
+runtime::Task<BufResult> RecvStream::Next() {
+  Driver& d = CurrentDriver();
+  if (ended_) co_return BufResult(Result(0), FixedBuf());
+  if (!d.SupportsMultishot()) {
+    BufResult r = co_await d.ReadSelect(fd_, *ring_);
+    if (r.res.ok() && r.res.value() == 0) ended_ = true;
+    co_return r;
+  }
+  for (;;) {
+    if (!ms_.active()) {
+      if (ring_->available() == 0) {
+        co_return BufResult(Result(-ENOBUFS), FixedBuf());
+      }
+      ms_ = d.RecvMultishot(fd_, *ring_);
+    }
+    std::optional<Driver::Shot> shot = co_await ms_.Next();
+    if (!shot.has_value()) {
+      if (runtime::IsCancelled()) {
+        co_return BufResult(Result(-ECANCELED), FixedBuf());
+      }
+      ms_ = Driver::Multishot();  // ended (ring ran dry, CQ full): re-arm
+      continue;
+    }
+    if (shot->res.error() == ENOBUFS) continue;  // re-armed above
+    if (shot->res.ok() && shot->res.value() == 0) {
+      ended_ = true;
+      ms_ = Driver::Multishot();
+    }
+    co_return BufResult(shot->res, std::move(shot->buf));
+  }
 }
 
 absl::StatusOr<SocketAddress> TcpListener::LocalAddress() const {

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
+#include "io/buf_ring.h"
 #include "io/buffer/fixed_buf.h"
 #include "io/driver.h"
 #include "io/net/socket_address.h"
@@ -31,6 +32,13 @@ class BufStatus {
   absl::Status status;
   FixedBuf buf;
 };
+
+// Writes of at least this many bytes go out with zero-copy send
+// (IORING_OP_SEND_ZC) on io_uring; smaller ones are copied, which is
+// cheaper for them. Process-wide; 0 turns zero copy off. Default: see
+// docs/io.md (measured with net_benchmark).
+void SetZeroCopyThreshold(size_t bytes);
+size_t ZeroCopyThreshold();
 
 // The Status for a failed socket op: ETIMEDOUT from a deadline is
 // DeadlineExceeded; others as absl::ErrnoToStatus, with `what` in front.
@@ -100,6 +108,25 @@ class StreamIo {
 class TcpReadHalf;
 class TcpWriteHalf;
 
+// RecvStream receives into buffers the kernel picks from a BufRing, so an
+// idle connection holds no buffer: on io_uring one multishot receive
+// (re-armed when the kernel ends it), on epoll one selecting read per
+// call. Next() yields a BufResult: bytes (the data in buf, a ring buffer
+// that goes back to the ring when dropped), 0 at end of stream, -ENOBUFS
+// while every ring buffer is held by the application, or -errno.
+// One task at a time; the socket and the ring must outlive it.
+class RecvStream {
+ public:
+  RecvStream(int fd, BufRing& ring) : fd_(fd), ring_(&ring) {}
+  runtime::Task<BufResult> Next();
+
+ private:
+  int fd_;
+  BufRing* ring_;
+  Driver::Multishot ms_;
+  bool ended_ = false;  // end of stream seen
+};
+
 // TcpStream is a connected TCP socket on the calling shard's driver.
 //
 // Reads and writes take a FixedBuf (or a BufSlice) by value and give it
@@ -156,12 +183,16 @@ class TcpStream {
   // left empty. REQUIRES: not split.
   int ReleaseFd() { return fd_->Release(); }
 
+  // Receiving through a provided-buffer ring (see RecvStream).
+  RecvStream Receiver(BufRing& ring) const { return RecvStream(fd(), ring); }
+
   // Two handles on the one socket, for a reading task and a writing task;
   // the socket closes when both are gone.
   std::pair<TcpReadHalf, TcpWriteHalf> Split() &&;
 
  private:
   friend class TcpListener;
+  friend class AcceptStream;
   explicit TcpStream(OwnedFd fd)
       : fd_(std::make_shared<OwnedFd>(std::move(fd))) {}
   internal::StreamIo io() const { return internal::StreamIo(fd()); }
@@ -209,6 +240,20 @@ class TcpWriteHalf {
   std::shared_ptr<OwnedFd> fd_;
 };
 
+// AcceptStream yields connection after connection from a listener: one
+// multishot accept on io_uring (re-armed whenever the kernel ends it), one
+// accept per call on epoll. One task at a time; the listener must outlive
+// it.
+class AcceptStream {
+ public:
+  explicit AcceptStream(int fd) : fd_(fd) {}
+  runtime::Task<absl::StatusOr<TcpStream>> Next();
+
+ private:
+  int fd_;
+  Driver::Multishot ms_;
+};
+
 // TcpListener is a listening TCP socket on the calling shard's driver.
 //
 // For connections spread over shards, either bind one listener per shard
@@ -236,6 +281,8 @@ class TcpListener {
   // The next connection, and its peer's address; never blocks the shard.
   runtime::Task<absl::StatusOr<std::pair<TcpStream, SocketAddress>>> Accept(
       Deadline deadline = {}) const;
+  // Connections one after another (multishot on io_uring).
+  AcceptStream Incoming() const { return AcceptStream(fd_.get()); }
   absl::StatusOr<SocketAddress> LocalAddress() const;
   SocketOptions options() const { return SocketOptions(fd_.get()); }
   int fd() const { return fd_.get(); }

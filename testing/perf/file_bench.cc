@@ -84,7 +84,8 @@ runtime::Task<absl::Status> Main() {
   o.direct = true;
   o.read = mode == "randread";
   o.write = mode == "seqwrite";
-  absl::StatusOr<io::File> f = co_await io::File::Open(absl::GetFlag(FLAGS_file), o);
+  absl::StatusOr<io::File> f =
+      co_await io::File::Open(absl::GetFlag(FLAGS_file), o);
   if (!f.ok()) co_return f.status();
   // A registered buddy pool with room for every buffer in flight.
   io::Driver* d = io::Driver::Current();
@@ -92,8 +93,9 @@ runtime::Task<absl::Status> Main() {
       {.arena_bytes = std::max<size_t>(bs * depth * 2, 1 << 20)}, d);
   if (!pool.ok()) co_return pool.status();
   const auto start = std::chrono::steady_clock::now();
-  const auto end = start + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                               std::chrono::duration<double>(absl::GetFlag(FLAGS_seconds)));
+  const auto end =
+      start + std::chrono::duration_cast<std::chrono::nanoseconds>(
+                  std::chrono::duration<double>(absl::GetFlag(FLAGS_seconds)));
   Totals t;
   uint64_t next = 0;
   std::vector<runtime::JoinHandle<void>> tasks;
@@ -103,9 +105,9 @@ runtime::Task<absl::Status> Main() {
                            : Writer(&*f, &*pool, bs, blocks, &next, end, &t)));
   }
   for (auto& h : tasks) co_await h;
-  const double secs = std::chrono::duration<double>(
-                          std::chrono::steady_clock::now() - start)
-                          .count();
+  const double secs =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   if (t.errors > 0) {
     std::fprintf(stderr, "%lu errors (last: %s)\n", (unsigned long)t.errors,
                  std::strerror(t.last_error));

@@ -67,8 +67,8 @@ class EpollEchoServer {
 
  private:
   struct Conn {
-    std::string pending;     // echo bytes not yet written
-    bool want_out = false;   // EPOLLOUT registered
+    std::string pending;    // echo bytes not yet written
+    bool want_out = false;  // EPOLLOUT registered
   };
   void Add(int fd, uint32_t events = EPOLLIN) {
     epoll_event ev{};
@@ -86,7 +86,8 @@ class EpollEchoServer {
         if (fd == stop_fd_) return;
         if (fd == listen_fd_) {
           for (;;) {
-            const int c = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK);
+            const int c =
+                ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK);
             if (c < 0) break;
             int one = 1;
             ::setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -239,7 +240,8 @@ void RunClient(benchmark::State& state, uint16_t port) {
   }
   for (int fd : fds) ::close(fd);
   state.SetItemsProcessed(state.iterations() * conns);
-  state.SetBytesProcessed(state.iterations() * conns * static_cast<int64_t>(size));
+  state.SetBytesProcessed(state.iterations() * conns *
+                          static_cast<int64_t>(size));
 }
 
 void BM_EpollEcho(benchmark::State& state) {
@@ -253,10 +255,10 @@ void BM_VeloqEcho(benchmark::State& state) {
 }
 
 // Names as BM_<Server>Echo_<size>_<conns>.
-#define ECHO_CASES(fn, name)                                                  \
-  BENCHMARK(fn)->Name(#name "_64B_1")->Args({64, 1})->UseRealTime();          \
-  BENCHMARK(fn)->Name(#name "_64B_64")->Args({64, 64})->UseRealTime();        \
-  BENCHMARK(fn)->Name(#name "_16KB_1")->Args({16 << 10, 1})->UseRealTime();   \
+#define ECHO_CASES(fn, name)                                                \
+  BENCHMARK(fn)->Name(#name "_64B_1")->Args({64, 1})->UseRealTime();        \
+  BENCHMARK(fn)->Name(#name "_64B_64")->Args({64, 64})->UseRealTime();      \
+  BENCHMARK(fn)->Name(#name "_16KB_1")->Args({16 << 10, 1})->UseRealTime(); \
   BENCHMARK(fn)->Name(#name "_16KB_64")->Args({16 << 10, 64})->UseRealTime();
 
 ECHO_CASES(BM_EpollEcho, BM_EpollEcho)
