@@ -35,8 +35,10 @@ class BufStatus {
 
 // Writes of at least this many bytes go out with zero-copy send
 // (IORING_OP_SEND_ZC) on io_uring; smaller ones are copied, which is
-// cheaper for them. Process-wide; 0 turns zero copy off. Default: see
-// docs/io.md (measured with net_benchmark).
+// cheaper for them. Process-wide; 0 (the default) turns zero copy off:
+// over loopback, where the kernel copies anyway, SEND_ZC was slower at
+// every size net_benchmark measured (4 KB to 256 KB; docs/io.md). Turn it
+// on for large sends through a real NIC, after measuring there.
 void SetZeroCopyThreshold(size_t bytes);
 size_t ZeroCopyThreshold();
 

@@ -147,8 +147,8 @@ runtime::Task<void> EchoConnection(io::TcpStream s) {
   (void)s.options().SetNoDelay(true);
   io::Driver* d = io::Driver::Current();
   for (;;) {
-    io::FixedBuf buf = d->buffers().Allocate(16 << 10);
-    if (!buf.valid()) buf = io::FixedBuf::Heap(16 << 10);  // pool exhausted
+    io::FixedBuf buf = d->buffers().Allocate(64 << 10);
+    if (!buf.valid()) buf = io::FixedBuf::Heap(64 << 10);  // pool exhausted
     io::BufResult r = co_await s.Read(std::move(buf));
     if (!r.res.ok() || r.res.value() == 0) co_return;
     io::BufStatus w = co_await s.WriteAll(std::move(r.buf));
@@ -263,6 +263,26 @@ void BM_VeloqEcho(benchmark::State& state) {
 
 ECHO_CASES(BM_EpollEcho, BM_EpollEcho)
 ECHO_CASES(BM_VeloqEcho, BM_VeloqEcho)
+
+// Where zero-copy send starts to pay (io::SetZeroCopyThreshold): the echo
+// server's writes with SEND_ZC always (Zc) or never (Copy), 1 connection.
+void BM_VeloqEchoZeroCopy(benchmark::State& state) {
+  const size_t before = io::ZeroCopyThreshold();
+  io::SetZeroCopyThreshold(state.range(2) != 0 ? 1 : 0);
+  {
+    VeloqEchoServer server;
+    RunClient(state, server.port());
+  }
+  io::SetZeroCopyThreshold(before);
+}
+BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoCopy_4KB_1")->Args({4 << 10, 1, 0})->UseRealTime();
+BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoZc_4KB_1")->Args({4 << 10, 1, 1})->UseRealTime();
+BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoCopy_16KB_1")->Args({16 << 10, 1, 0})->UseRealTime();
+BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoZc_16KB_1")->Args({16 << 10, 1, 1})->UseRealTime();
+BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoCopy_64KB_1")->Args({64 << 10, 1, 0})->UseRealTime();
+BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoZc_64KB_1")->Args({64 << 10, 1, 1})->UseRealTime();
+BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoCopy_256KB_1")->Args({256 << 10, 1, 0})->UseRealTime();
+BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoZc_256KB_1")->Args({256 << 10, 1, 1})->UseRealTime();
 
 }  // namespace
 }  // namespace veloq
