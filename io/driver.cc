@@ -189,12 +189,14 @@ void Driver::Multishot::Stop() {
   internal::OpSlot* slot = d->ops_.Get(handle_);
   if (slot == nullptr) return;
   // Results nobody will take: their ring buffers go back to the ring.
-  for (const auto& [res, flags] : slot->shots) {
+  for (size_t i = slot->shot_head; i < slot->shots.size(); ++i) {
+    const auto [res, flags] = slot->shots[i];
     if (ring_ != nullptr && (flags & IORING_CQE_F_BUFFER) != 0) {
       ring_->Lend(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT), 0);
     }
   }
   slot->shots.clear();
+  slot->shot_head = 0;
   if (slot->done) {
     d->ops_.Remove(handle_);
     return;
@@ -208,7 +210,7 @@ void Driver::Multishot::Stop() {
 bool Driver::Multishot::NextAwaiter::await_ready() {
   if (m_->driver_ == nullptr) return true;
   const internal::OpSlot* slot = m_->driver_->ops_.Get(m_->handle_);
-  return slot == nullptr || !slot->shots.empty() || slot->done;
+  return slot == nullptr || slot->has_shots() || slot->done;
 }
 
 bool Driver::Multishot::NextAwaiter::await_suspend(std::coroutine_handle<> h) {
@@ -247,14 +249,17 @@ std::optional<Driver::Shot> Driver::Multishot::NextAwaiter::await_resume() {
     m_->driver_ = nullptr;
     return std::nullopt;
   }
-  if (slot->shots.empty()) {
+  if (!slot->has_shots()) {
     // Ended, and every result taken.
     d->ops_.Remove(m_->handle_);
     m_->driver_ = nullptr;
     return std::nullopt;
   }
-  const auto [res, flags] = slot->shots.front();
-  slot->shots.pop_front();
+  const auto [res, flags] = slot->shots[slot->shot_head++];
+  if (slot->shot_head == slot->shots.size()) {
+    slot->shots.clear();  // keeps its capacity for the next ones
+    slot->shot_head = 0;
+  }
   FixedBuf buf;
   if (m_->ring_ != nullptr && (flags & IORING_CQE_F_BUFFER) != 0) {
     buf =

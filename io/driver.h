@@ -230,7 +230,11 @@ struct OpSlot {
   // Multishot ops: results not yet taken, and whether a Next() waits.
   bool multishot = false;
   bool shot_waiting = false;
-  std::deque<std::pair<int32_t, uint32_t>> shots;
+  // (A vector and a read position: unlike std::deque, an empty one does
+  // not allocate, and every op has one.)
+  std::vector<std::pair<int32_t, uint32_t>> shots;
+  size_t shot_head = 0;
+  bool has_shots() const { return shot_head < shots.size(); }
   int32_t zc_res = 0;  // kSendZc: the send's result, until the notification
 
   char* data() { return buf.data() + begin; }

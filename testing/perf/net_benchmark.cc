@@ -275,14 +275,38 @@ void BM_VeloqEchoZeroCopy(benchmark::State& state) {
   }
   io::SetZeroCopyThreshold(before);
 }
-BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoCopy_4KB_1")->Args({4 << 10, 1, 0})->UseRealTime();
-BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoZc_4KB_1")->Args({4 << 10, 1, 1})->UseRealTime();
-BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoCopy_16KB_1")->Args({16 << 10, 1, 0})->UseRealTime();
-BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoZc_16KB_1")->Args({16 << 10, 1, 1})->UseRealTime();
-BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoCopy_64KB_1")->Args({64 << 10, 1, 0})->UseRealTime();
-BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoZc_64KB_1")->Args({64 << 10, 1, 1})->UseRealTime();
-BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoCopy_256KB_1")->Args({256 << 10, 1, 0})->UseRealTime();
-BENCHMARK(BM_VeloqEchoZeroCopy)->Name("BM_VeloqEchoZc_256KB_1")->Args({256 << 10, 1, 1})->UseRealTime();
+BENCHMARK(BM_VeloqEchoZeroCopy)
+    ->Name("BM_VeloqEchoCopy_4KB_1")
+    ->Args({4 << 10, 1, 0})
+    ->UseRealTime();
+BENCHMARK(BM_VeloqEchoZeroCopy)
+    ->Name("BM_VeloqEchoZc_4KB_1")
+    ->Args({4 << 10, 1, 1})
+    ->UseRealTime();
+BENCHMARK(BM_VeloqEchoZeroCopy)
+    ->Name("BM_VeloqEchoCopy_16KB_1")
+    ->Args({16 << 10, 1, 0})
+    ->UseRealTime();
+BENCHMARK(BM_VeloqEchoZeroCopy)
+    ->Name("BM_VeloqEchoZc_16KB_1")
+    ->Args({16 << 10, 1, 1})
+    ->UseRealTime();
+BENCHMARK(BM_VeloqEchoZeroCopy)
+    ->Name("BM_VeloqEchoCopy_64KB_1")
+    ->Args({64 << 10, 1, 0})
+    ->UseRealTime();
+BENCHMARK(BM_VeloqEchoZeroCopy)
+    ->Name("BM_VeloqEchoZc_64KB_1")
+    ->Args({64 << 10, 1, 1})
+    ->UseRealTime();
+BENCHMARK(BM_VeloqEchoZeroCopy)
+    ->Name("BM_VeloqEchoCopy_256KB_1")
+    ->Args({256 << 10, 1, 0})
+    ->UseRealTime();
+BENCHMARK(BM_VeloqEchoZeroCopy)
+    ->Name("BM_VeloqEchoZc_256KB_1")
+    ->Args({256 << 10, 1, 1})
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace veloq
