@@ -493,7 +493,8 @@ class Driver : public runtime::Parker, public BufferRegistrar {
   // sendmsg to `addr` / recvmsg with the sender's address in extra.
   XOp SendTo(int fd, BufSlice buf, const sockaddr* addr, socklen_t len);
   XOp RecvFrom(int fd, BufSlice buf);
-  Op Shutdown(int fd, int how) {
+  // shutdown(2) as an op (named apart from Parker::Shutdown).
+  Op ShutdownSocket(int fd, int how) {
     OpArgs a;
     a.fd = fd;
     a.op_flags = static_cast<uint32_t>(how);

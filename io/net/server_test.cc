@@ -30,7 +30,7 @@ Task<absl::StatusOr<std::multiset<std::string>>> ServeAndConnect(
   // The other shards bind their listeners once Serve runs there; until then
   // this shard serves every connection (correct, but not what this test
   // looks at).
-  co_await runtime::Sleep(std::chrono::milliseconds(20));
+  (void)co_await runtime::Sleep(std::chrono::milliseconds(20));
   std::multiset<std::string> seen;
   for (int i = 0; i < 24; ++i) {
     absl::StatusOr<TcpStream> c =

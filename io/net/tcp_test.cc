@@ -99,7 +99,7 @@ TEST_P(TcpTest, ConnectionRefused) {
           TcpListener::Bind(SocketAddress::Loopback4(0));
       addr = *l->LocalAddress();
     }
-    co_await runtime::Sleep(1ms);  // the background close
+    (void)co_await runtime::Sleep(1ms);  // the background close
     absl::StatusOr<TcpStream> s = co_await TcpStream::Connect(addr);
     co_return s.status();
   });
@@ -166,7 +166,7 @@ TEST_P(TcpTest, ResetByPeerAndWriteAfterClose) {
     // Linger 0: closing sends a reset.
     EXPECT_TRUE(accepted->first.options().SetLinger(0s).ok());
     { TcpStream gone = std::move(accepted->first); }
-    co_await runtime::Sleep(5ms);
+    (void)co_await runtime::Sleep(5ms);
     std::vector<int> errors;
     BufResult rd = co_await c->Read(FixedBuf::Heap(16));
     errors.push_back(rd.res.error());
@@ -318,7 +318,7 @@ TEST_P(TcpTest, ReceiverReadsThroughTheBufferRing) {
       held.push_back(std::move(b.buf));  // keep it: the ring empties
     }
     co_await server.WriteAll(FixedBuf::Copy("late"));
-    co_await runtime::Sleep(5ms);
+    (void)co_await runtime::Sleep(5ms);
     BufResult dry = co_await rx.Next();
     got += "|" + std::to_string(dry.res.error()) + "|";
     held.clear();  // back to the ring

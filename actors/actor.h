@@ -1,0 +1,504 @@
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runtime/internal/frame_allocator.h"
+#include "runtime/remote.h"
+#include "runtime/runtime.h"
+#include "runtime/shard.h"
+#include "runtime/spawn.h"
+#include "runtime/task.h"
+#include "runtime/timer.h"
+
+namespace veloq::actors {
+
+class Actor;
+template <typename A>
+class ActorRef;
+
+namespace internal {
+
+// A message in a mailbox: a node with a small vtable (how to run it on its
+// actor, or how to refuse it), allocated from the shard's frame cache.
+struct Envelope;
+struct EnvelopeVTable {
+  // Runs a message whose handler completes at once (no Task).
+  void (*run)(Actor* actor, Envelope* e);
+  // Runs a message whose handler is a coroutine; null for sync handlers.
+  runtime::Task<void> (*run_async)(Actor* actor, Envelope* e);
+  // The actor is gone or stopping: answer an ask with `why`, then free.
+  void (*refuse)(Envelope* e, const absl::Status& why);
+};
+
+struct Envelope {
+  Envelope* next = nullptr;
+  const EnvelopeVTable* vt = nullptr;
+};
+
+// The FIFO of an actor's messages (intrusive; shard-local).
+class Mailbox {
+ public:
+  bool empty() const { return head_ == nullptr; }
+  uint32_t size() const { return size_; }
+  void Push(Envelope* e) {
+    e->next = nullptr;
+    if (tail_ == nullptr) {
+      head_ = e;
+    } else {
+      tail_->next = e;
+    }
+    tail_ = e;
+    ++size_;
+  }
+  Envelope* Pop() {
+    Envelope* e = head_;
+    if (e == nullptr) return nullptr;
+    head_ = e->next;
+    if (head_ == nullptr) tail_ = nullptr;
+    --size_;
+    return e;
+  }
+
+ private:
+  Envelope* head_ = nullptr;
+  Envelope* tail_ = nullptr;
+  uint32_t size_ = 0;
+};
+
+// The result of asking: what a caller awaits for a handler returning R.
+template <typename R>
+struct AskValue {
+  using type = R;
+};
+template <typename R>
+struct AskValue<runtime::Task<R>> {
+  using type = R;
+};
+template <typename R>
+using AskValue_t = typename AskValue<R>::type;
+// void -> Status, Status -> Status, StatusOr<X> -> StatusOr<X>, X ->
+// StatusOr<X>.
+template <typename R>
+using AskResult_t = runtime::internal::StatusOrFor_t<AskValue_t<R>>;
+
+template <typename R>
+constexpr bool kIsTask = false;
+template <typename R>
+constexpr bool kIsTask<runtime::Task<R>> = true;
+
+// Where an actor lives: shard, slot in the shard's table, generation of the
+// slot (a stopped actor's slot is reused with a new generation, so stale
+// references are recognised).
+struct ActorAddress {
+  uint32_t shard = 0;
+  uint32_t index = 0;
+  uint32_t generation = 0;
+  friend bool operator==(const ActorAddress&, const ActorAddress&) = default;
+};
+
+// Delivers `e` to the actor at `addr` on the calling shard (which must be
+// addr.shard), or refuses it if the actor is gone.
+void DeliverLocal(const ActorAddress& addr, Envelope* e);
+// Stops the actor at `addr` on the calling shard, if it is there.
+void StopLocal(const ActorAddress& addr);
+
+#if defined(__cpp_exceptions)
+// Internal("handler threw: <what>").
+absl::Status StatusOfException(std::exception_ptr e);
+#endif
+
+}  // namespace internal
+
+// Actor is the base class users subclass. Messages are plain types; an
+// actor handles message type M by declaring a member
+//
+//   R Handle(M msg);
+//
+// where R is void, a value, absl::Status / absl::StatusOr<X> (an error fails
+// the turn), or runtime::Task<...> of those (a coroutine that may await I/O
+// and other actors). Sending a type the actor has no Handle for does not
+// compile (ActorRef::Tell / Ask check it).
+//
+// Turn-based: an actor runs one message at a time, in arrival order. While
+// a coroutine handler is suspended (awaiting I/O, an ask...), the actor's
+// other messages wait in its mailbox: no handler of the same actor runs
+// concurrently, so its fields need no locking and see no interleaving.
+// (Reentrancy, if wanted, is explicit: handle the message by spawning a
+// task that does the waiting and tells the actor the result.)
+//
+// Lifecycle: OnStart runs as the actor's first turn; if it fails, the
+// actor stops. Stop() lets the messages already queued run, then OnStop
+// runs and the actor is destroyed; messages that arrive after Stop() are
+// refused (an ask gets FailedPrecondition "actor stopped").
+//
+// A failing turn (a handler's error Status, or an exception when exceptions
+// are on) calls OnFailure(status) and the actor goes on with its next
+// message; the shard never fails.
+//
+// Affinity: an actor lives on one shard and runs only there; talk to it
+// through an ActorRef from anywhere in the runtime.
+class Actor {
+ public:
+  Actor() = default;
+  Actor(const Actor&) = delete;
+  Actor& operator=(const Actor&) = delete;
+  virtual ~Actor() = default;
+
+  // The shard this actor lives on, and its address.
+  uint32_t shard() const { return address_.shard; }
+  internal::ActorAddress address() const { return address_; }
+  // A reference to this actor (REQUIRES: Self<A>() with this actor's type).
+  template <typename A>
+  ActorRef<A> Self() const;
+
+  // Asks the actor to stop once the messages already queued have run.
+  void Stop();
+  bool stopping() const { return stopping_; }
+  // Messages waiting.
+  uint32_t mailbox_size() const { return mailbox_.size(); }
+
+ protected:
+  virtual runtime::Task<absl::Status> OnStart() { co_return absl::OkStatus(); }
+  virtual runtime::Task<void> OnStop() { co_return; }
+  virtual void OnFailure(const absl::Status& status);
+
+ private:
+  friend class ActorTable;
+  friend void internal::DeliverLocal(const internal::ActorAddress&,
+                                     internal::Envelope*);
+  template <typename A, typename M, bool kAsk>
+  friend struct MessageEnvelope;
+
+  void Enqueue(internal::Envelope* e);
+  static runtime::Task<void> Drain(Actor* a);
+  void TurnFailed(const absl::Status& s);
+
+  internal::Mailbox mailbox_;       // 24 bytes
+  internal::ActorAddress address_;  // 12
+  bool running_ = false;            // a Drain task owns the actor
+  bool stopping_ = false;
+  bool started_ = false;
+};
+
+// The envelope for message M to actor type A: Tell (kAsk = false) or Ask
+// (the reply goes back through a RemoteState, on whichever shard asked).
+template <typename A, typename M, bool kAsk>
+struct MessageEnvelope final : internal::Envelope {
+  using R = decltype(std::declval<A&>().Handle(std::declval<M>()));
+  using Result = internal::AskResult_t<R>;
+  using State = runtime::internal::RemoteState<Result>;
+
+  static void* operator new(size_t n) {
+    return runtime::internal::AllocateFrame(n);
+  }
+  static void operator delete(void* p, size_t n) {
+    runtime::internal::FreeFrame(p, n);
+  }
+
+  struct NoReply {
+    explicit NoReply(std::nullptr_t) {}
+  };
+  using Reply = std::conditional_t<kAsk, typename State::Owned, NoReply>;
+
+  explicit MessageEnvelope(M m, Reply r = Reply(nullptr))
+      : msg(std::move(m)), reply(std::move(r)) {
+    vt = &kVTable;
+  }
+
+  M msg;
+  Reply reply;
+
+  // What the handler's value becomes for the asker, and whether the turn
+  // failed.
+  template <typename V>
+  static Result ToResult(V&& v, absl::Status* failure) {
+    using D = std::decay_t<V>;
+    if constexpr (std::is_same_v<D, absl::Status>) {
+      *failure = v;
+      return Result(std::forward<V>(v));
+    } else if constexpr (requires {
+                           v.status();
+                           v.ok();
+                         }) {
+      *failure = v.status();
+      return Result(std::forward<V>(v));
+    } else {
+      return Result(std::forward<V>(v));
+    }
+  }
+
+  void Answer(Result r) {
+    if constexpr (kAsk) {
+      State* s = reply.get();
+      s->outcome.value.emplace(std::move(r));
+      s->Publish();
+    }
+  }
+
+  static void Run(Actor* actor, internal::Envelope* base) {
+    if constexpr (internal::kIsTask<R>) {
+      return;  // never called: coroutine handlers run through RunAsync
+    } else {
+      RunSync(actor, base);
+    }
+  }
+
+  static void RunSync(Actor* actor, internal::Envelope* base) {
+    auto* e = static_cast<MessageEnvelope*>(base);
+    A& a = static_cast<A&>(*actor);
+    absl::Status failure;
+#if defined(__cpp_exceptions)
+    try {
+#endif
+      if constexpr (std::is_void_v<R>) {
+        a.Handle(std::move(e->msg));
+        e->Answer(absl::OkStatus());
+      } else {
+        Result r = ToResult(a.Handle(std::move(e->msg)), &failure);
+        e->Answer(std::move(r));
+      }
+#if defined(__cpp_exceptions)
+    } catch (...) {
+      failure = internal::StatusOfException(std::current_exception());
+      e->Answer(Result(failure));
+    }
+#endif
+    delete e;
+    if (!failure.ok()) actor->TurnFailed(failure);
+  }
+
+  static runtime::Task<void> RunAsync(Actor* actor, internal::Envelope* base) {
+    if constexpr (!internal::kIsTask<R>) {
+      co_return;  // never called: sync handlers run through Run
+    } else {
+      co_await RunTask(actor, base);
+    }
+  }
+
+  static runtime::Task<void> RunTask(Actor* actor, internal::Envelope* base) {
+    auto* e = static_cast<MessageEnvelope*>(base);
+    A& a = static_cast<A&>(*actor);
+    absl::Status failure;
+    using V = internal::AskValue_t<R>;
+#if defined(__cpp_exceptions)
+    try {
+#endif
+      if constexpr (std::is_void_v<V>) {
+        co_await a.Handle(std::move(e->msg));
+        e->Answer(absl::OkStatus());
+      } else {
+        V v = co_await a.Handle(std::move(e->msg));
+        e->Answer(ToResult(std::move(v), &failure));
+      }
+#if defined(__cpp_exceptions)
+    } catch (...) {
+      failure = internal::StatusOfException(std::current_exception());
+      e->Answer(Result(failure));
+    }
+#endif
+    delete e;
+    if (!failure.ok()) actor->TurnFailed(failure);
+  }
+
+  static void Refuse(internal::Envelope* base, const absl::Status& why) {
+    auto* e = static_cast<MessageEnvelope*>(base);
+    e->Answer(Result(why));
+    delete e;
+  }
+
+  static constexpr internal::EnvelopeVTable kVTable = {
+      &Run, internal::kIsTask<R> ? &RunAsync : nullptr, &Refuse};
+};
+
+// AskHandle<R> awaits an actor's answer (R: a Status or StatusOr). It
+// owns one reference to the reply state; the answer is moved out on
+// co_await. The waiting side follows runtime::RemoteState's protocol
+// (IDLE -> WAITING -> READY); a deadline simply stops waiting: the waiter
+// is cleared on this shard, so a late answer wakes nobody.
+// Shard-local to the asking shard.
+template <typename R>
+class [[nodiscard]] AskHandle {
+  using State = runtime::internal::RemoteState<R>;
+
+ public:
+  AskHandle(State* s, std::optional<runtime::Duration> deadline)
+      : s_(s), deadline_(deadline) {}
+  AskHandle(AskHandle&& o) noexcept
+      : s_(std::exchange(o.s_, nullptr)), deadline_(o.deadline_) {}
+  AskHandle& operator=(AskHandle&&) = delete;
+  ~AskHandle() {
+    if (s_ != nullptr) {
+      s_->waiter = {};
+      s_->Unref();
+    }
+  }
+
+  class Awaiter : private runtime::CancellationHook {
+   public:
+    explicit Awaiter(AskHandle& h) : h_(h) {}
+    Awaiter(Awaiter&&) = delete;
+    ~Awaiter() {
+      Disarm();
+      if (timer_.queued()) runtime::internal::RemoveTimer(&timer_);
+      h_.s_->waiter = {};
+    }
+    bool await_ready() const {
+      return h_.s_->state.load(std::memory_order_acquire) == State::kReady;
+    }
+    bool await_suspend(std::coroutine_handle<> c) {
+      State* s = h_.s_;
+      if (!Arm()) {
+        status_ = runtime::CancelledStatus();
+        return false;
+      }
+      s->waiter = runtime::Waiter{c, runtime::internal::CurrentTask()};
+      uint8_t expected = State::kIdle;
+      if (!s->state.compare_exchange_strong(expected, State::kWaiting,
+                                            std::memory_order_acq_rel)) {
+        s->waiter = {};
+        Disarm();
+        return false;  // answered already
+      }
+      if (h_.deadline_) {
+        timer_.deadline = runtime::Now() + *h_.deadline_;
+        timer_.context = this;
+        timer_.fire = &OnDeadline;
+        runtime::internal::InsertTimer(&timer_);
+      }
+      return true;
+    }
+    R await_resume() {
+      Disarm();
+      if (timer_.queued()) runtime::internal::RemoveTimer(&timer_);
+      if (!status_.ok()) return R(status_);
+      return h_.s_->outcome.Take();
+    }
+
+   private:
+    static void OnDeadline(runtime::internal::TimerEntry* t) {
+      auto* self = static_cast<Awaiter*>(t->context);
+      self->GiveUp(absl::DeadlineExceededError("ask: deadline exceeded"));
+    }
+    void Cancelled() override { GiveUp(runtime::CancelledStatus()); }
+    void GiveUp(absl::Status why) {
+      State* s = h_.s_;
+      if (!s->waiter) return;  // already woken
+      // Answered: its wake-up is on the way (or here); let it resume us.
+      if (s->state.load(std::memory_order_acquire) == State::kReady) return;
+      runtime::Waiter w = std::exchange(s->waiter, {});
+      status_ = std::move(why);
+      runtime::internal::ScheduleLocal(w);
+    }
+
+    AskHandle& h_;
+    runtime::internal::TimerEntry timer_;
+    absl::Status status_;
+  };
+
+  Awaiter operator co_await() & { return Awaiter(*this); }
+  Awaiter operator co_await() && { return Awaiter(*this); }
+
+ private:
+  State* s_;
+  std::optional<runtime::Duration> deadline_;
+};
+
+// Whether actor type A can handle message type M.
+template <typename A, typename M>
+concept Handles = std::derived_from<A, Actor> && requires(A& a, M m) {
+  a.Handle(std::move(m));
+};
+
+// ActorRef<A> is a small copyable address of an actor of type A: shard,
+// slot, generation (12 bytes). Valid anywhere in the runtime that created
+// the actor; it never keeps the actor alive. Messages from one sender to
+// one actor arrive in the order sent (same shard: the mailbox; across
+// shards: the mesh ring of that pair of shards is FIFO).
+template <typename A>
+class ActorRef {
+ public:
+  ActorRef() = default;
+  explicit ActorRef(internal::ActorAddress a) : addr_(a), valid_(true) {}
+
+  bool valid() const { return valid_; }
+  uint32_t shard() const { return addr_.shard; }
+  internal::ActorAddress address() const { return addr_; }
+  friend bool operator==(const ActorRef&, const ActorRef&) = default;
+
+  // Sends `msg`; never blocks, never fails (a message to a stopped actor is
+  // dropped and counted as a dead letter). Same shard: straight into the
+  // mailbox; another shard: over the mesh. REQUIRES: on a shard.
+  template <typename M>
+  requires Handles<A, std::decay_t<M>>
+  void Tell(M&& msg) const {
+    using E = MessageEnvelope<A, std::decay_t<M>, false>;
+    runtime::Shard* here = runtime::Shard::Current();
+    if (here->id() == addr_.shard) {
+      internal::DeliverLocal(addr_, new E(std::forward<M>(msg)));
+      return;
+    }
+    here->Send(
+        addr_.shard,
+        mesh::Message([addr = addr_,
+                       m = std::decay_t<M>(std::forward<M>(msg))]() mutable {
+          internal::DeliverLocal(addr, new E(std::move(m)));
+        }));
+  }
+
+  // Asks the actor to stop (Actor::Stop: what is queued runs first).
+  // From any shard; a no-op for an actor already gone.
+  void Stop() const {
+    runtime::Shard* here = runtime::Shard::Current();
+    if (here->id() == addr_.shard) {
+      internal::StopLocal(addr_);
+      return;
+    }
+    here->Send(addr_.shard,
+               mesh::Message([addr = addr_] { internal::StopLocal(addr); }));
+  }
+
+  // Sends `msg` and returns an AskHandle that co_await turns into the
+  // handler's answer: absl::StatusOr<V> for a handler returning V (or
+  // Task<V>), absl::Status for void / Status handlers. A stopped actor
+  // answers FailedPrecondition("actor stopped"). With a deadline, no answer
+  // within `d` is DeadlineExceeded (the message may still run later; its
+  // answer is then dropped). REQUIRES: on a shard.
+  template <typename M>
+  requires Handles<A, std::decay_t<M>>
+  auto Ask(M&& msg, std::optional<runtime::Duration> deadline = {}) const {
+    using E = MessageEnvelope<A, std::decay_t<M>, true>;
+    using State = typename E::State;
+    runtime::Shard* here = runtime::Shard::Current();
+    auto* st = new State;
+    st->owner = here->id();
+    st->target = addr_.shard;
+    st->Ref();  // the envelope's reference
+    if (here->id() == addr_.shard) {
+      internal::DeliverLocal(
+          addr_, new E(std::forward<M>(msg), typename State::Owned(st)));
+    } else {
+      here->Send(
+          addr_.shard,
+          mesh::Message([addr = addr_, owned = typename State::Owned(st),
+                         m = std::decay_t<M>(std::forward<M>(msg))]() mutable {
+            internal::DeliverLocal(addr, new E(std::move(m), std::move(owned)));
+          }));
+    }
+    return AskHandle<typename E::Result>(st, deadline);
+  }
+
+ private:
+  internal::ActorAddress addr_;
+  bool valid_ = false;
+};
+
+}  // namespace veloq::actors
