@@ -54,6 +54,66 @@ void Actor::Stop() {
   }
 }
 
+Actor::TimerId Actor::NextTimerId() {
+  static thread_local TimerId next = 0;
+  return ++next;
+}
+
+void Actor::Arm(internal::ActorTimer* t, runtime::Duration after) {
+  t->entry.deadline = runtime::Now() + after;
+  t->entry.context = t;
+  t->entry.fire = &Actor::OnTimer;
+  runtime::internal::InsertTimer(&t->entry);
+}
+
+void Actor::OnTimer(runtime::internal::TimerEntry* e) {
+  auto* t = static_cast<internal::ActorTimer*>(e->context);
+  Actor* a = t->actor;
+  internal::Envelope* env = t->make(t);
+  if (t->period.count() > 0) {
+    a->Arm(t, t->period);
+  } else {
+    a->Unlink(t);
+    t->destroy(t);
+  }
+  if (a->stopping_) {
+    env->vt->refuse(env, absl::FailedPreconditionError("actor stopped"));
+    return;
+  }
+  a->Enqueue(env);
+}
+
+void Actor::Unlink(internal::ActorTimer* t) {
+  if (t->prev != nullptr) {
+    t->prev->next = t->next;
+  } else {
+    timers_ = t->next;
+  }
+  if (t->next != nullptr) t->next->prev = t->prev;
+  t->prev = t->next = nullptr;
+}
+
+bool Actor::CancelTimer(TimerId id) {
+  for (internal::ActorTimer* t = timers_; t != nullptr; t = t->next) {
+    if (t->id != id) continue;
+    if (t->entry.queued()) runtime::internal::RemoveTimer(&t->entry);
+    Unlink(t);
+    t->destroy(t);
+    return true;
+  }
+  return false;
+}
+
+void Actor::CancelTimers(bool on_queue) {
+  while (internal::ActorTimer* t = timers_) {
+    if (on_queue && t->entry.queued()) {
+      runtime::internal::RemoveTimer(&t->entry);
+    }
+    Unlink(t);
+    t->destroy(t);
+  }
+}
+
 void Actor::OnFailure(const absl::Status& status) {
   spdlog::warn("actor {}:{}: turn failed: {}", address_.shard, address_.index,
                status.ToString());
@@ -94,7 +154,9 @@ runtime::Task<void> Actor::Drain(Actor* a) {
     }
   }
   if (a->stopping_) {
+    a->CancelTimers(true);
     if (!start_failed) co_await a->OnStop();
+    a->CancelTimers(true);  // any OnStop started
     // Messages that came during OnStop are refused.
     while (internal::Envelope* e = a->mailbox_.Pop()) {
       e->vt->refuse(e, absl::FailedPreconditionError("actor stopped"));
@@ -183,6 +245,8 @@ ActorTable::~ActorTable() {
   // then destroy the actors.
   for (Slot& slot : slots_) {
     if (slot.actor == nullptr) continue;
+    // The shard's loop has ended: its timer queue is not touched again.
+    slot.actor->CancelTimers(false);
     while (internal::Envelope* e = slot.actor->mailbox_.Pop()) {
       e->vt->refuse(e, absl::CancelledError("runtime stopped"));
     }

@@ -105,6 +105,20 @@ struct ActorAddress {
   friend bool operator==(const ActorAddress&, const ActorAddress&) = default;
 };
 
+// An armed actor timer (Actor::SendAfter / SendEvery): an entry on the
+// shard's timer queue and the message to deliver, in its actor's list.
+struct ActorTimer {
+  runtime::internal::TimerEntry entry;
+  Actor* actor = nullptr;
+  uint64_t id = 0;
+  runtime::Duration period{0};  // 0: once
+  ActorTimer* prev = nullptr;
+  ActorTimer* next = nullptr;
+  // Builds the envelope for one firing; frees the timer.
+  Envelope* (*make)(ActorTimer* t) = nullptr;
+  void (*destroy)(ActorTimer* t) = nullptr;
+};
+
 // Delivers `e` to the actor at `addr` on the calling shard (which must be
 // addr.shard), or refuses it if the actor is gone.
 void DeliverLocal(const ActorAddress& addr, Envelope* e);
@@ -166,7 +180,20 @@ class Actor {
   // Messages waiting.
   uint32_t mailbox_size() const { return mailbox_.size(); }
 
+  using TimerId = uint64_t;
+
  protected:
+  // Timers, cancelled with the actor: deliver `msg` to this actor after `d`
+  // (SendAfter) or every `period` (SendEvery, a copy each time), as an
+  // ordinary message in its mailbox. A is the actor's own type:
+  // `SendEvery<Ticker>(1s, Tick{})`. Shard-local (call from handlers).
+  template <typename A, typename M>
+  TimerId SendAfter(runtime::Duration d, M msg);
+  template <typename A, typename M>
+  TimerId SendEvery(runtime::Duration period, M msg);
+  // False if it already fired (once) or was cancelled.
+  bool CancelTimer(TimerId id);
+
   virtual runtime::Task<absl::Status> OnStart() { co_return absl::OkStatus(); }
   virtual runtime::Task<void> OnStop() { co_return; }
   virtual void OnFailure(const absl::Status& status);
@@ -181,10 +208,21 @@ class Actor {
   void Enqueue(internal::Envelope* e);
   static runtime::Task<void> Drain(Actor* a);
   void TurnFailed(const absl::Status& s);
+  template <typename A, typename M>
+  TimerId StartTimer(runtime::Duration first, runtime::Duration period, M msg);
+  void Arm(internal::ActorTimer* t, runtime::Duration after);
+  // Timer ids are unique per shard (kept out of the actor: every byte of
+  // an idle actor counts).
+  static TimerId NextTimerId();
+  static void OnTimer(runtime::internal::TimerEntry* e);
+  void Unlink(internal::ActorTimer* t);
+  // Cancels every timer (on_queue: they are still on the shard's queue).
+  void CancelTimers(bool on_queue);
 
-  internal::Mailbox mailbox_;       // 24 bytes
-  internal::ActorAddress address_;  // 12
-  bool running_ = false;            // a Drain task owns the actor
+  internal::Mailbox mailbox_;               // 24 bytes
+  internal::ActorTimer* timers_ = nullptr;  // 8: armed timers
+  internal::ActorAddress address_;          // 12
+  bool running_ = false;                    // a Drain task owns the actor
   bool stopping_ = false;
   bool started_ = false;
 };
@@ -417,6 +455,44 @@ template <typename A, typename M>
 concept Handles = std::derived_from<A, Actor> && requires(A& a, M m) {
   a.Handle(std::move(m));
 };
+
+template <typename A, typename M>
+Actor::TimerId Actor::StartTimer(runtime::Duration first,
+                                 runtime::Duration period, M msg) {
+  static_assert(Handles<A, M>, "the actor has no Handle for this message");
+  struct Typed final : internal::ActorTimer {
+    explicit Typed(M m) : msg(std::move(m)) {}
+    M msg;
+  };
+  auto* t = new Typed(std::move(msg));
+  t->actor = this;
+  t->id = NextTimerId();
+  t->period = period;
+  t->make = [](internal::ActorTimer* base) -> internal::Envelope* {
+    auto* self = static_cast<Typed*>(base);
+    using E = MessageEnvelope<A, M, false>;
+    return self->period.count() > 0 ? new E(M(self->msg))
+                                    : new E(std::move(self->msg));
+  };
+  t->destroy = [](internal::ActorTimer* base) {
+    delete static_cast<Typed*>(base);
+  };
+  t->next = timers_;
+  if (timers_ != nullptr) timers_->prev = t;
+  timers_ = t;
+  Arm(t, first);
+  return t->id;
+}
+
+template <typename A, typename M>
+Actor::TimerId Actor::SendAfter(runtime::Duration d, M msg) {
+  return StartTimer<A>(d, runtime::Duration(0), std::move(msg));
+}
+
+template <typename A, typename M>
+Actor::TimerId Actor::SendEvery(runtime::Duration period, M msg) {
+  return StartTimer<A>(period, period, std::move(msg));
+}
 
 // ActorRef<A> is a small copyable address of an actor of type A: shard,
 // slot, generation (12 bytes). Valid anywhere in the runtime that created

@@ -256,3 +256,62 @@ TEST(ActorTest, IdleActorFootprint) {
 
 }  // namespace
 }  // namespace veloq::actors
+
+namespace veloq::actors {
+namespace {
+
+struct Tick {};
+struct Once {
+  std::string tag;
+};
+struct Count {};
+struct StartTicking {
+  runtime::Duration period;
+};
+struct CancelTicking {};
+
+class Ticker : public Actor {
+ public:
+  void Handle(StartTicking s) { id_ = SendEvery<Ticker>(s.period, Tick{}); }
+  bool Handle(CancelTicking) { return CancelTimer(id_); }
+  void Handle(Tick) { ++ticks_; }
+  void Handle(Once o) { once_ += o.tag; }
+  std::pair<int, std::string> Handle(Count) const { return {ticks_, once_}; }
+
+ protected:
+  Task<absl::Status> OnStart() override {
+    SendAfter<Ticker>(3ms, Once{"a"});
+    SendAfter<Ticker>(1h, Once{"never"});  // cancelled with the actor
+    co_return absl::OkStatus();
+  }
+
+ private:
+  TimerId id_ = 0;
+  int ticks_ = 0;
+  std::string once_;
+};
+
+TEST(ActorTimerTest, SendAfterSendEveryAndCancellation) {
+  auto r = RunOnRuntime(Shards(1), []() -> Task<std::vector<int>> {
+    ActorRef<Ticker> t = Spawn<Ticker>();
+    t.Tell(StartTicking{1ms});
+    (void)co_await runtime::Sleep(20ms);
+    auto [ticks, once] = *(co_await t.Ask(Count{}));
+    absl::StatusOr<bool> cancelled = co_await t.Ask(CancelTicking{});
+    auto [after_cancel, unused] = *(co_await t.Ask(Count{}));
+    (void)co_await runtime::Sleep(5ms);
+    auto [later, unused2] = *(co_await t.Ask(Count{}));
+    absl::StatusOr<bool> again = co_await t.Ask(CancelTicking{});
+    t.Stop();  // the one-hour timer goes with the actor
+    (void)co_await runtime::Sleep(1ms);
+    co_return std::vector<int>{
+        ticks >= 5 ? 1 : 0, once == "a" ? 1 : 0,
+        *cancelled ? 1 : 0, later == after_cancel ? 1 : 0,
+        *again ? 0 : 1,     static_cast<int>(ActorTable::Current().live())};
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, (std::vector<int>{1, 1, 1, 1, 1, 0}));
+}
+
+}  // namespace
+}  // namespace veloq::actors
