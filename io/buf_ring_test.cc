@@ -10,6 +10,7 @@
 #include "io/uring_driver.h"
 #include "runtime/spawn.h"
 #include "runtime/timer.h"
+#include "testing/driver_backends.h"
 #include "testing/test_runtime.h"
 
 namespace veloq::io {
@@ -20,24 +21,9 @@ using runtime::Task;
 using veloq::testing::RunOnRuntime;
 using veloq::testing::TestRuntimeOptions;
 
-class BufRingTest : public ::testing::TestWithParam<Backend> {
- protected:
-  TestRuntimeOptions Options() {
-    DriverOptions d;
-    d.backend = GetParam();
-    TestRuntimeOptions o;
-    o.shards = 1;
-    o.parkers = DriverParkers(d);
-    return o;
-  }
-};
+class BufRingTest : public veloq::testing::DriverBackendTest {};
 
-INSTANTIATE_TEST_SUITE_P(Backends, BufRingTest,
-                         ::testing::Values(Backend::kUring, Backend::kEpoll),
-                         [](const ::testing::TestParamInfo<Backend>& i) {
-                           return i.param == Backend::kUring ? "Uring"
-                                                             : "Epoll";
-                         });
+VELOQ_INSTANTIATE_DRIVER_BACKENDS(BufRingTest);
 
 TEST_P(BufRingTest, ReadsLandInRingBuffersThatComeBack) {
   int p[2];

@@ -61,6 +61,15 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Create(
 
 Driver* Driver::Current() { return tls_driver; }
 
+Driver& Driver::CurrentOrDie() {
+  if (tls_driver == nullptr) {
+    internal::Die(
+        "io: no driver on this thread (install io::DriverParkers() in the "
+        "Runtime)");
+  }
+  return *tls_driver;
+}
+
 runtime::Runtime::ParkerFactory DriverParkers(DriverOptions options) {
   return
       [options](uint32_t) -> absl::StatusOr<std::unique_ptr<runtime::Parker>> {

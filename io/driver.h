@@ -269,6 +269,9 @@ class Driver : public runtime::Parker, public BufferRegistrar {
       const DriverOptions& options = {});
   // The driver of the calling shard (null if none).
   static Driver* Current();
+  // The same, for code that cannot run without one (io/net, io/fs): aborts
+  // with a message that says to install DriverParkers() if there is none.
+  static Driver& CurrentOrDie();
 
   ~Driver() override;
   Driver(const Driver&) = delete;

@@ -14,6 +14,7 @@
 #include "runtime/remote.h"
 #include "runtime/spawn.h"
 #include "runtime/timer.h"
+#include "testing/driver_backends.h"
 #include "testing/process_stats.h"
 #include "testing/test_runtime.h"
 
@@ -27,29 +28,10 @@ using runtime::Task;
 using veloq::testing::RunOnRuntime;
 using veloq::testing::TestRuntimeOptions;
 
-TestRuntimeOptions WithDriver(Backend backend, uint32_t shards = 1,
-                              DriverOptions d = {}) {
-  d.backend = backend;
-  TestRuntimeOptions o;
-  o.shards = shards;
-  o.parkers = DriverParkers(d);
-  return o;
-}
-
 // Every driver-level test runs on both backends.
-class DriverTest : public ::testing::TestWithParam<Backend> {
- protected:
-  TestRuntimeOptions Options(uint32_t shards = 1, DriverOptions d = {}) {
-    return WithDriver(GetParam(), shards, d);
-  }
-};
+class DriverTest : public veloq::testing::DriverBackendTest {};
 
-INSTANTIATE_TEST_SUITE_P(Backends, DriverTest,
-                         ::testing::Values(Backend::kUring, Backend::kEpoll),
-                         [](const ::testing::TestParamInfo<Backend>& i) {
-                           return i.param == Backend::kUring ? "Uring"
-                                                             : "Epoll";
-                         });
+VELOQ_INSTANTIATE_DRIVER_BACKENDS(DriverTest);
 
 FixedBuf Bytes(const std::string& s) { return FixedBuf::Copy(s); }
 

@@ -42,16 +42,6 @@ FileMetadata FromStatx(const struct statx& s) {
 
 }  // namespace
 
-Driver& File::Drv() {
-  Driver* d = Driver::Current();
-  if (d == nullptr) {
-    internal::Die(
-        "io/fs: no driver on this thread (install io::DriverParkers() in the "
-        "Runtime)");
-  }
-  return *d;
-}
-
 runtime::Task<absl::StatusOr<File>> File::Open(std::string path,
                                                OpenOptions options) {
   if (!options.read && !options.write) {
@@ -135,25 +125,26 @@ runtime::Task<absl::StatusOr<FileMetadata>> File::Metadata() const {
 }
 
 runtime::Task<absl::Status> Rename(std::string from, std::string to) {
-  Driver::XOp op = Driver::Current()->RenameAt(from, to);
+  Driver::XOp op = Driver::CurrentOrDie().RenameAt(from, to);
   Driver::XResult r = co_await op;
   co_return Failed(r.res, "rename", absl::StrCat(from, " -> ", to));
 }
 
 runtime::Task<absl::Status> Remove(std::string path, bool dir) {
-  Driver::XOp op = Driver::Current()->UnlinkAt(path, dir ? AT_REMOVEDIR : 0);
+  Driver::XOp op =
+      Driver::CurrentOrDie().UnlinkAt(path, dir ? AT_REMOVEDIR : 0);
   Driver::XResult r = co_await op;
   co_return Failed(r.res, "remove", path);
 }
 
 runtime::Task<absl::Status> CreateDir(std::string path, mode_t mode) {
-  Driver::XOp op = Driver::Current()->MkdirAt(path, mode);
+  Driver::XOp op = Driver::CurrentOrDie().MkdirAt(path, mode);
   Driver::XResult r = co_await op;
   co_return Failed(r.res, "mkdir", path);
 }
 
 runtime::Task<absl::StatusOr<FileMetadata>> Metadata(std::string path) {
-  Driver::XOp op = Driver::Current()->Statx(AT_FDCWD, path);
+  Driver::XOp op = Driver::CurrentOrDie().Statx(AT_FDCWD, path);
   Driver::XResult r = co_await op;
   if (!r.res.ok()) co_return Failed(r.res, "statx", path);
   co_return FromStatx(r.extra->stx);

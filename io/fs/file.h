@@ -115,7 +115,7 @@ class File {
  private:
   File(OwnedFd fd, std::string path)
       : fd_(std::move(fd)), path_(std::move(path)) {}
-  static Driver& Drv();
+  static Driver& Drv() { return Driver::CurrentOrDie(); }
   OwnedFd fd_;
   std::string path_;
 };

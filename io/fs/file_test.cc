@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "testing/driver_backends.h"
 #include "testing/test_runtime.h"
 
 namespace veloq::io {
@@ -25,25 +26,12 @@ std::string TempDir() {
   return tmpl;
 }
 
-class FileTest : public ::testing::TestWithParam<Backend> {
+class FileTest : public veloq::testing::DriverBackendTest {
  protected:
-  TestRuntimeOptions Options() {
-    DriverOptions d;
-    d.backend = GetParam();
-    TestRuntimeOptions o;
-    o.shards = 1;
-    o.parkers = DriverParkers(d);
-    return o;
-  }
   std::string dir_ = TempDir();
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, FileTest,
-                         ::testing::Values(Backend::kUring, Backend::kEpoll),
-                         [](const ::testing::TestParamInfo<Backend>& i) {
-                           return i.param == Backend::kUring ? "Uring"
-                                                             : "Epoll";
-                         });
+VELOQ_INSTANTIATE_DRIVER_BACKENDS(FileTest);
 
 TEST_P(FileTest, WriteReadSizeSyncTruncate) {
   const std::string path = dir_ + "/data";

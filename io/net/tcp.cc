@@ -42,16 +42,6 @@ int Family(int fd) {
   return s.ss_family;
 }
 
-Driver& CurrentDriver() {
-  Driver* d = Driver::Current();
-  if (d == nullptr) {
-    internal::Die(
-        "io/net: no driver on this thread (install io::DriverParkers() in "
-        "the Runtime)");
-  }
-  return *d;
-}
-
 absl::StatusOr<SocketAddress> Name(int fd, bool peer) {
   sockaddr_storage s{};
   socklen_t len = sizeof(s);
@@ -154,15 +144,15 @@ absl::Status SocketOptions::SetLinger(
 namespace internal {
 
 Driver::BufOp StreamIo::Read(BufSlice buf, Deadline deadline) const {
-  return CurrentDriver().Recv(fd_, std::move(buf), 0, deadline);
+  return Driver::CurrentOrDie().Recv(fd_, std::move(buf), 0, deadline);
 }
 
 Driver::BufOp StreamIo::Write(BufSlice buf, Deadline deadline) const {
   const size_t threshold = ZeroCopyThreshold();
   if (threshold != 0 && buf.size() >= threshold) {
-    return CurrentDriver().SendZc(fd_, std::move(buf), deadline);
+    return Driver::CurrentOrDie().SendZc(fd_, std::move(buf), deadline);
   }
-  return CurrentDriver().Send(fd_, std::move(buf), 0, deadline);
+  return Driver::CurrentOrDie().Send(fd_, std::move(buf), 0, deadline);
 }
 
 runtime::Task<BufStatus> StreamIo::ReadExact(int fd, FixedBuf buf, size_t n,
@@ -218,7 +208,8 @@ runtime::Task<absl::StatusOr<TcpStream>> TcpStream::Connect(SocketAddress addr,
       ::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) co_return Errno("socket");
   OwnedFd owned(fd);
-  Driver::XOp op = CurrentDriver().Connect(fd, addr.raw(), addr.length());
+  Driver::XOp op =
+      Driver::CurrentOrDie().Connect(fd, addr.raw(), addr.length());
   if (timeout) op.Deadline(*timeout);
   Driver::XResult r = co_await op;
   if (!r.res.ok()) {
@@ -287,7 +278,7 @@ absl::StatusOr<TcpListener> TcpListener::Bind(const SocketAddress& addr,
 
 runtime::Task<absl::StatusOr<std::pair<TcpStream, SocketAddress>>>
 TcpListener::Accept(Deadline deadline) const {
-  Driver::XOp op = CurrentDriver().Accept(fd_.get());
+  Driver::XOp op = Driver::CurrentOrDie().Accept(fd_.get());
   if (deadline) op.Deadline(*deadline);
   Driver::XResult r = co_await op;
   if (!r.res.ok()) co_return SocketError(r.res, "accept");
@@ -297,7 +288,7 @@ TcpListener::Accept(Deadline deadline) const {
 }
 
 runtime::Task<absl::StatusOr<TcpStream>> AcceptStream::Next() {
-  Driver& d = CurrentDriver();
+  Driver& d = Driver::CurrentOrDie();
   if (!d.SupportsMultishot()) {
     Driver::XOp op = d.Accept(fd_);
     Driver::XResult r = co_await op;
@@ -323,7 +314,7 @@ runtime::Task<absl::StatusOr<TcpStream>> AcceptStream::Next() {
 }
 
 runtime::Task<BufResult> RecvStream::Next() {
-  Driver& d = CurrentDriver();
+  Driver& d = Driver::CurrentOrDie();
   if (ended_) co_return BufResult(Result(0), FixedBuf());
   if (!d.SupportsMultishot()) {
     BufResult r = co_await d.ReadSelect(fd_, *ring_);

@@ -9,6 +9,7 @@
 #include "io/buf_ring.h"
 #include "runtime/spawn.h"
 #include "runtime/timer.h"
+#include "testing/driver_backends.h"
 #include "testing/test_runtime.h"
 
 namespace veloq::io {
@@ -20,25 +21,16 @@ using runtime::Task;
 using veloq::testing::RunOnRuntime;
 using veloq::testing::TestRuntimeOptions;
 
-class TcpTest : public ::testing::TestWithParam<Backend> {
+class TcpTest : public veloq::testing::DriverBackendTest {
  protected:
-  TestRuntimeOptions Options(uint32_t shards = 1) {
-    DriverOptions d;
-    d.backend = GetParam();
-    TestRuntimeOptions o;
-    o.shards = shards;
-    o.parkers = DriverParkers(d);
-    o.deadline = 20s;
+  veloq::testing::TestRuntimeOptions Options(uint32_t shards = 1) {
+    veloq::testing::TestRuntimeOptions o = DriverBackendTest::Options(shards);
+    o.deadline = std::chrono::seconds(20);
     return o;
   }
 };
 
-INSTANTIATE_TEST_SUITE_P(Backends, TcpTest,
-                         ::testing::Values(Backend::kUring, Backend::kEpoll),
-                         [](const ::testing::TestParamInfo<Backend>& i) {
-                           return i.param == Backend::kUring ? "Uring"
-                                                             : "Epoll";
-                         });
+VELOQ_INSTANTIATE_DRIVER_BACKENDS(TcpTest);
 
 // Echoes every byte back until the peer closes.
 Task<void> Echo(TcpStream s) {

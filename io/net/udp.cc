@@ -7,16 +7,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace veloq::io {
-namespace {
-
-Driver& CurrentDriver() {
-  Driver* d = Driver::Current();
-  if (d == nullptr) internal::Die("io/net: no driver on this thread");
-  return *d;
-}
-
-}  // namespace
-
 absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& addr,
                                           const Options& options) {
   const int fd =
@@ -38,8 +28,8 @@ absl::StatusOr<UdpSocket> UdpSocket::Bind(const SocketAddress& addr,
 
 runtime::Task<BufResult> UdpSocket::SendTo(FixedBuf buf, SocketAddress to,
                                            Deadline deadline) const {
-  Driver::XOp op = CurrentDriver().SendTo(fd_.get(), WriteSlice(std::move(buf)),
-                                          to.raw(), to.length());
+  Driver::XOp op = Driver::CurrentOrDie().SendTo(
+      fd_.get(), WriteSlice(std::move(buf)), to.raw(), to.length());
   if (deadline) op.Deadline(*deadline);
   Driver::XResult r = co_await op;
   co_return BufResult(r.res, std::move(r.buf));
@@ -48,7 +38,7 @@ runtime::Task<BufResult> UdpSocket::SendTo(FixedBuf buf, SocketAddress to,
 runtime::Task<Datagram> UdpSocket::RecvFrom(FixedBuf buf,
                                             Deadline deadline) const {
   Driver::XOp op =
-      CurrentDriver().RecvFrom(fd_.get(), ReadSlice(std::move(buf)));
+      Driver::CurrentOrDie().RecvFrom(fd_.get(), ReadSlice(std::move(buf)));
   if (deadline) op.Deadline(*deadline);
   Driver::XResult r = co_await op;
   SocketAddress from;
@@ -67,11 +57,13 @@ absl::Status UdpSocket::Connect(const SocketAddress& peer) {
 }
 
 Driver::BufOp UdpSocket::Send(FixedBuf buf, Deadline d) const {
-  return CurrentDriver().Send(fd_.get(), WriteSlice(std::move(buf)), 0, d);
+  return Driver::CurrentOrDie().Send(fd_.get(), WriteSlice(std::move(buf)), 0,
+                                     d);
 }
 
 Driver::BufOp UdpSocket::Recv(FixedBuf buf, Deadline d) const {
-  return CurrentDriver().Recv(fd_.get(), ReadSlice(std::move(buf)), 0, d);
+  return Driver::CurrentOrDie().Recv(fd_.get(), ReadSlice(std::move(buf)), 0,
+                                     d);
 }
 
 absl::StatusOr<SocketAddress> UdpSocket::LocalAddress() const {

@@ -4,6 +4,7 @@
 
 #include "gtest/gtest.h"
 #include "runtime/spawn.h"
+#include "testing/driver_backends.h"
 #include "testing/test_runtime.h"
 
 namespace veloq::io {
@@ -14,24 +15,9 @@ using runtime::Task;
 using veloq::testing::RunOnRuntime;
 using veloq::testing::TestRuntimeOptions;
 
-class UdpTest : public ::testing::TestWithParam<Backend> {
- protected:
-  TestRuntimeOptions Options() {
-    DriverOptions d;
-    d.backend = GetParam();
-    TestRuntimeOptions o;
-    o.shards = 1;
-    o.parkers = DriverParkers(d);
-    return o;
-  }
-};
+class UdpTest : public veloq::testing::DriverBackendTest {};
 
-INSTANTIATE_TEST_SUITE_P(Backends, UdpTest,
-                         ::testing::Values(Backend::kUring, Backend::kEpoll),
-                         [](const ::testing::TestParamInfo<Backend>& i) {
-                           return i.param == Backend::kUring ? "Uring"
-                                                             : "Epoll";
-                         });
+VELOQ_INSTANTIATE_DRIVER_BACKENDS(UdpTest);
 
 Task<absl::Status> PingPong(SocketAddress bind) {
   absl::StatusOr<UdpSocket> a = UdpSocket::Bind(bind);
