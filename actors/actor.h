@@ -2,12 +2,15 @@
 
 #include <concepts>
 #include <cstdint>
+#include <deque>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -59,6 +62,10 @@ class Mailbox {
     tail_ = e;
     ++size_;
   }
+  // Moves every message of `from` to the back of this mailbox.
+  void Splice(Mailbox& from) {
+    while (Envelope* e = from.Pop()) Push(e);
+  }
   Envelope* Pop() {
     Envelope* e = head_;
     if (e == nullptr) return nullptr;
@@ -97,12 +104,16 @@ constexpr bool kIsTask<runtime::Task<R>> = true;
 
 // Where an actor lives: shard, slot in the shard's table, generation of the
 // slot (a stopped actor's slot is reused with a new generation, so stale
-// references are recognised).
+// references are recognised). A restarted actor keeps its address.
 struct ActorAddress {
   uint32_t shard = 0;
   uint32_t index = 0;
   uint32_t generation = 0;
   friend bool operator==(const ActorAddress&, const ActorAddress&) = default;
+  template <typename H>
+  friend H AbslHashValue(H h, const ActorAddress& a) {
+    return H::combine(std::move(h), a.shard, a.index, a.generation);
+  }
 };
 
 // An armed actor timer (Actor::SendAfter / SendEvery): an entry on the
@@ -119,11 +130,49 @@ struct ActorTimer {
   void (*destroy)(ActorTimer* t) = nullptr;
 };
 
+// Someone told of an actor's end: a monitor (gets Down) or a link (gets
+// ExitSignal on a failure; both ends of a link hold one).
+struct Watcher {
+  ActorAddress addr;
+  bool link = false;
+};
+
+// A sender waiting for room in a bounded mailbox (ActorRef::Send): the
+// message, and the acknowledgement its sender awaits.
+struct BlockedSend {
+  Envelope* envelope;
+  runtime::internal::RemoteState<absl::Status>* ack;
+};
+
+// What only some actors need, allocated on first use so that an idle actor
+// stays small: timers, supervision, watchers, a mailbox bound, the reason
+// of a failure stop.
+struct ActorExtras {
+  ActorTimer* timers = nullptr;  // armed timers (a list)
+  // Supervision: a child knows its parent and how to make a fresh instance
+  // of itself; a parent knows its children (all on its shard) and when it
+  // restarted them (for the restart budget).
+  std::optional<ActorAddress> parent;
+  std::function<std::unique_ptr<Actor>()> factory;
+  std::vector<ActorAddress> children;
+  std::vector<runtime::TimePoint> restarts;
+  std::vector<Watcher> watchers;
+  uint32_t capacity = 0;  // mailbox bound; 0: unbounded
+  std::deque<BlockedSend> blocked;
+  absl::Status exit_reason;  // why the actor stops (OK: a normal stop)
+  uint64_t restart_count = 0;
+};
+
 // Delivers `e` to the actor at `addr` on the calling shard (which must be
 // addr.shard), or refuses it if the actor is gone.
 void DeliverLocal(const ActorAddress& addr, Envelope* e);
 // Stops the actor at `addr` on the calling shard, if it is there.
-void StopLocal(const ActorAddress& addr);
+void StopLocal(const ActorAddress& addr, absl::Status reason);
+// Delivers `e` to the actor at `addr` (on the calling shard) once its
+// mailbox has room, then answers `ack` (whose reference it takes): OK, or
+// FailedPrecondition if the actor is gone or stops first.
+void DeliverWhenRoom(const ActorAddress& addr, Envelope* e,
+                     runtime::internal::RemoteState<absl::Status>* ack);
 
 #if defined(__cpp_exceptions)
 // Internal("handler threw: <what>").
@@ -131,6 +180,45 @@ absl::Status StatusOfException(std::exception_ptr e);
 #endif
 
 }  // namespace internal
+
+using ActorAddress = internal::ActorAddress;
+
+// A monitored actor ended (Actor::Monitor). `reason` is OK for a normal
+// stop, the failure otherwise; NotFound if it was gone before the monitor
+// was set up.
+struct Down {
+  ActorAddress actor;
+  absl::Status reason;
+};
+
+// A linked actor failed (Actor::Link). Normal stops are not signalled.
+struct ExitSignal {
+  ActorAddress actor;
+  absl::Status reason;
+};
+
+// What a supervisor does with a failed child (SupervisorStrategy::decide).
+enum class Directive {
+  kResume,    // keep the instance and go on with the next message
+  kRestart,   // a fresh instance, same address, same mailbox
+  kStop,      // stop the child with the failure as its reason
+  kEscalate,  // stop the child and fail the supervisor itself
+};
+
+// How a parent treats its failing children (Actor::supervisor_strategy).
+struct SupervisorStrategy {
+  enum class Kind {
+    kOneForOne,  // act on the failed child only
+    kAllForOne,  // a restart restarts every child of the parent
+  };
+  Kind kind = Kind::kOneForOne;
+  // Restart budget: more than `max_restarts` restarts within `within`
+  // stop the child and escalate the failure to the parent's own parent.
+  int max_restarts = 3;
+  runtime::Duration within = std::chrono::seconds(5);
+  // The decision per failure; null: always kRestart.
+  std::function<Directive(const absl::Status&)> decide;
+};
 
 // Actor is the base class users subclass. Messages are plain types; an
 // actor handles message type M by declaring a member
@@ -140,7 +228,7 @@ absl::Status StatusOfException(std::exception_ptr e);
 // where R is void, a value, absl::Status / absl::StatusOr<X> (an error fails
 // the turn), or runtime::Task<...> of those (a coroutine that may await I/O
 // and other actors). Sending a type the actor has no Handle for does not
-// compile (ActorRef::Tell / Ask check it).
+// compile (ActorRef::Tell / Ask / Send check it).
 //
 // Turn-based: an actor runs one message at a time, in arrival order. While
 // a coroutine handler is suspended (awaiting I/O, an ask...), the actor's
@@ -149,36 +237,68 @@ absl::Status StatusOfException(std::exception_ptr e);
 // (Reentrancy, if wanted, is explicit: handle the message by spawning a
 // task that does the waiting and tells the actor the result.)
 //
-// Lifecycle: OnStart runs as the actor's first turn; if it fails, the
-// actor stops. Stop() lets the messages already queued run, then OnStop
-// runs and the actor is destroyed; messages that arrive after Stop() are
-// refused (an ask gets FailedPrecondition "actor stopped").
+// Lifecycle: OnStart runs as the actor's first turn. Stop() lets the
+// messages already queued run, then OnStop runs and the actor is
+// destroyed; messages that arrive after Stop() are refused (an ask gets
+// FailedPrecondition "actor stopped"). Stop(reason) with an error stops it
+// as failed: what is queued is refused (asks get Aborted with the reason).
 //
-// A failing turn (a handler's error Status, or an exception when exceptions
-// are on) calls OnFailure(status) and the actor goes on with its next
-// message; the shard never fails.
+// Failures. A failing turn (a handler's error Status, an exception when
+// exceptions are on, or a failing OnStart) calls OnFailure(status) — a
+// hook, logging by default — and then:
+//  - a child (SpawnChild) is handled by its parent's supervisor_strategy():
+//    resume, restart (OnStop on the old instance, a fresh one from the
+//    spawn arguments takes its place: same address, same mailbox, OnStart
+//    again), stop, or escalate; past the restart budget the failure
+//    escalates. Children live on their parent's shard.
+//  - an actor without a parent goes on with its next message (a failing
+//    OnStart, or a failure escalated to it, stops it with that reason).
+// The shard never fails.
+//
+// Monitors and links work across shards. Monitor(ref): when that actor
+// ends, this one gets OnDown(Down) as a turn. Link(ref): when either fails,
+// the other gets OnLinkFailed(ExitSignal) as a turn — by default it stops
+// with that failure, so a failure takes the linked group down (override
+// OnLinkFailed to "trap" it instead).
+//
+// Bounded mailbox: SetMailboxCapacity(n) in the constructor. A full
+// mailbox makes `co_await ref.Send(m)` wait (in order) until there is
+// room; Tell is refused (a dead letter, logged) and Ask answers
+// ResourceExhausted. Timers and notifications are never refused.
+//
+// Shutdown: when the runtime stops, every actor is stopped (its queued
+// messages run, then OnStop) before any task is cancelled; the shard
+// waits for that up to its shutdown grace. What is still queued after
+// that is refused: asks get Cancelled("runtime stopped").
 //
 // Affinity: an actor lives on one shard and runs only there; talk to it
-// through an ActorRef from anywhere in the runtime.
+// through an ActorRef from anywhere in the runtime. Every protected
+// member below is for the actor's own turns (shard-local).
 class Actor {
  public:
   Actor() = default;
   Actor(const Actor&) = delete;
   Actor& operator=(const Actor&) = delete;
-  virtual ~Actor() = default;
+  virtual ~Actor();
 
   // The shard this actor lives on, and its address.
   uint32_t shard() const { return address_.shard; }
-  internal::ActorAddress address() const { return address_; }
+  ActorAddress address() const { return address_; }
   // A reference to this actor (REQUIRES: Self<A>() with this actor's type).
   template <typename A>
   ActorRef<A> Self() const;
 
-  // Asks the actor to stop once the messages already queued have run.
-  void Stop();
+  // Asks the actor to stop. With an OK reason (the default) the messages
+  // already queued run first; with an error it stops as failed: what is
+  // queued is refused and watchers see the reason.
+  void Stop(absl::Status reason = absl::OkStatus());
   bool stopping() const { return stopping_; }
   // Messages waiting.
   uint32_t mailbox_size() const { return mailbox_.size(); }
+  // Times this actor was restarted by its supervisor.
+  uint64_t restart_count() const {
+    return extras_ != nullptr ? extras_->restart_count : 0;
+  }
 
   using TimerId = uint64_t;
 
@@ -186,7 +306,7 @@ class Actor {
   // Timers, cancelled with the actor: deliver `msg` to this actor after `d`
   // (SendAfter) or every `period` (SendEvery, a copy each time), as an
   // ordinary message in its mailbox. A is the actor's own type:
-  // `SendEvery<Ticker>(1s, Tick{})`. Shard-local (call from handlers).
+  // `SendEvery<Ticker>(1s, Tick{})`.
   template <typename A, typename M>
   TimerId SendAfter(runtime::Duration d, M msg);
   template <typename A, typename M>
@@ -194,9 +314,45 @@ class Actor {
   // False if it already fired (once) or was cancelled.
   bool CancelTimer(TimerId id);
 
+  // Starts a child of type C on this shard, supervised by this actor. The
+  // arguments are kept (copied) to build fresh instances on restarts. A
+  // child stops when its parent stops.
+  template <typename C, typename... Args>
+  ActorRef<C> SpawnChild(Args... args);
+  // The strategy for this actor's children (default: one-for-one, always
+  // restart, at most 3 restarts in 5 s).
+  virtual SupervisorStrategy supervisor_strategy() const { return {}; }
+
+  // Monitors: OnDown(Down) when `target` ends (at once if it is gone).
+  // Demonitor: no more Down from it (one already sent may still come).
+  template <typename T>
+  void Monitor(const ActorRef<T>& target) {
+    AddWatch(target.address(), /*link=*/false);
+  }
+  template <typename T>
+  void Demonitor(const ActorRef<T>& target) {
+    RemoveWatch(target.address(), /*link=*/false);
+  }
+  // Links (both ways): when either fails, the other gets OnLinkFailed.
+  // Linking to an actor that is gone signals NotFound at once.
+  template <typename T>
+  void Link(const ActorRef<T>& other) {
+    AddWatch(other.address(), /*link=*/true);
+  }
+  template <typename T>
+  void Unlink(const ActorRef<T>& other) {
+    RemoveWatch(other.address(), /*link=*/true);
+  }
+
+  // Bounds the mailbox (0: unbounded, the default); call it in the
+  // constructor.
+  void SetMailboxCapacity(uint32_t capacity);
+
   virtual runtime::Task<absl::Status> OnStart() { co_return absl::OkStatus(); }
   virtual runtime::Task<void> OnStop() { co_return; }
   virtual void OnFailure(const absl::Status& status);
+  virtual void OnDown(const Down& down) {}
+  virtual void OnLinkFailed(const ExitSignal& exit);
 
  private:
   friend class ActorTable;
@@ -204,27 +360,57 @@ class Actor {
                                      internal::Envelope*);
   template <typename A, typename M, bool kAsk>
   friend struct MessageEnvelope;
+  friend struct SystemTurn;
 
-  void Enqueue(internal::Envelope* e);
-  static runtime::Task<void> Drain(Actor* a);
-  void TurnFailed(const absl::Status& s);
+  // Why a failure reached the supervision logic.
+  enum class FailureKind { kTurn, kStart, kEscalated };
+
+  internal::ActorExtras& extras();
+  // Queues `e`; `bounded`: refuse it if the mailbox is full.
+  void EnqueueEnvelope(internal::Envelope* e, bool bounded);
+  void EnsureDrainTask();
+  bool IsMailboxFull() const {
+    return extras_ != nullptr && extras_->capacity != 0 &&
+           mailbox_.size() >= extras_->capacity;
+  }
+  // Lets blocked senders in while there is room.
+  void AdmitBlockedSends();
+  static runtime::Task<void> DrainTask(Actor* a);
+  static runtime::Task<Actor*> RestartInstance(Actor* a);
+  static runtime::Task<void> FinishStop(Actor* a);
+  void HandleFailure(const absl::Status& s, FailureKind kind);
+  void ScheduleRestart();
+  void AddWatch(ActorAddress target, bool link);
+  void RemoveWatch(ActorAddress target, bool link);
+  ActorAddress AdoptChild(std::unique_ptr<Actor> child,
+                          std::function<std::unique_ptr<Actor>()> factory);
+  // Stops the children (normally) and forgets them.
+  void StopChildren();
+  // Records a restart in this parent's budget; false if it is spent.
+  bool TakeRestartBudget(const SupervisorStrategy& s);
+  absl::Status exit_reason() const {
+    return extras_ != nullptr ? extras_->exit_reason : absl::OkStatus();
+  }
   template <typename A, typename M>
   TimerId StartTimer(runtime::Duration first, runtime::Duration period, M msg);
-  void Arm(internal::ActorTimer* t, runtime::Duration after);
+  void ArmTimer(internal::ActorTimer* t, runtime::Duration after);
   // Timer ids are unique per shard (kept out of the actor: every byte of
   // an idle actor counts).
   static TimerId NextTimerId();
-  static void OnTimer(runtime::internal::TimerEntry* e);
-  void Unlink(internal::ActorTimer* t);
+  static void FireTimer(runtime::internal::TimerEntry* e);
+  void UnlinkTimer(internal::ActorTimer* t);
   // Cancels every timer (on_queue: they are still on the shard's queue).
   void CancelTimers(bool on_queue);
 
-  internal::Mailbox mailbox_;               // 24 bytes
-  internal::ActorTimer* timers_ = nullptr;  // 8: armed timers
-  internal::ActorAddress address_;          // 12
-  bool running_ = false;                    // a Drain task owns the actor
-  bool stopping_ = false;
-  bool started_ = false;
+  // 56 bytes with the vtable pointer.
+  internal::Mailbox mailbox_;                // 24
+  internal::ActorExtras* extras_ = nullptr;  // 8: owned, lazily made
+  ActorAddress address_;                     // 12
+  bool running_ : 1 = false;                 // a DrainTask owns the actor
+  bool stopping_ : 1 = false;
+  bool started_ : 1 = false;  // OnStart was called
+  bool restart_pending_ : 1 = false;
+  bool start_failed_ : 1 = false;
 };
 
 // The envelope for message M to actor type A: Tell (kAsk = false) or Ask
@@ -311,7 +497,7 @@ struct MessageEnvelope final : internal::Envelope {
     }
 #endif
     delete e;
-    if (!failure.ok()) actor->TurnFailed(failure);
+    if (!failure.ok()) actor->HandleFailure(failure, Actor::FailureKind::kTurn);
   }
 
   static runtime::Task<void> RunAsync(Actor* actor, internal::Envelope* base) {
@@ -344,7 +530,7 @@ struct MessageEnvelope final : internal::Envelope {
     }
 #endif
     delete e;
-    if (!failure.ok()) actor->TurnFailed(failure);
+    if (!failure.ok()) actor->HandleFailure(failure, Actor::FailureKind::kTurn);
   }
 
   static void Refuse(internal::Envelope* base, const absl::Status& why) {
@@ -477,10 +663,11 @@ Actor::TimerId Actor::StartTimer(runtime::Duration first,
   t->destroy = [](internal::ActorTimer* base) {
     delete static_cast<Typed*>(base);
   };
-  t->next = timers_;
-  if (timers_ != nullptr) timers_->prev = t;
-  timers_ = t;
-  Arm(t, first);
+  internal::ActorTimer*& head = extras().timers;
+  t->next = head;
+  if (head != nullptr) head->prev = t;
+  head = t;
+  ArmTimer(t, first);
   return t->id;
 }
 
@@ -530,16 +717,49 @@ class ActorRef {
         }));
   }
 
-  // Asks the actor to stop (Actor::Stop: what is queued runs first).
-  // From any shard; a no-op for an actor already gone.
-  void Stop() const {
+  // Sends `msg`, waiting while the actor's mailbox is full (a bounded
+  // mailbox: Actor::SetMailboxCapacity); co_await the handle: OK once the
+  // message is queued, FailedPrecondition("actor stopped") if the actor is
+  // gone or stops before there was room. Waiting senders get room in the
+  // order they came. For an unbounded mailbox, Tell plus an
+  // acknowledgement. REQUIRES: on a shard.
+  template <typename M>
+  requires Handles<A, std::decay_t<M>> AskHandle<absl::Status> Send(M&& msg)
+  const {
+    using E = MessageEnvelope<A, std::decay_t<M>, false>;
+    using State = runtime::internal::RemoteState<absl::Status>;
+    runtime::Shard* here = runtime::Shard::Current();
+    auto* ack = new State;
+    ack->owner = here->id();
+    ack->target = addr_.shard;
+    ack->Ref();  // the delivery's reference
+    if (here->id() == addr_.shard) {
+      internal::DeliverWhenRoom(addr_, new E(std::forward<M>(msg)), ack);
+    } else {
+      here->Send(
+          addr_.shard,
+          mesh::Message([addr = addr_, owned = typename State::Owned(ack),
+                         m = std::decay_t<M>(std::forward<M>(msg))]() mutable {
+            internal::DeliverWhenRoom(addr, new E(std::move(m)),
+                                      owned.release());
+          }));
+    }
+    return AskHandle<absl::Status>(ack, std::nullopt);
+  }
+
+  // Asks the actor to stop (Actor::Stop: with an OK reason what is queued
+  // runs first; an error stops it as failed). From any shard; a no-op for
+  // an actor already gone.
+  void Stop(absl::Status reason = absl::OkStatus()) const {
     runtime::Shard* here = runtime::Shard::Current();
     if (here->id() == addr_.shard) {
-      internal::StopLocal(addr_);
+      internal::StopLocal(addr_, std::move(reason));
       return;
     }
     here->Send(addr_.shard,
-               mesh::Message([addr = addr_] { internal::StopLocal(addr); }));
+               mesh::Message([addr = addr_, reason = std::move(reason)] {
+                 internal::StopLocal(addr, reason);
+               }));
   }
 
   // Sends `msg` and returns an AskHandle that co_await turns into the

@@ -25,6 +25,7 @@ namespace veloq::actors {
 class ActorTable {
  public:
   static ActorTable& Current();
+  ActorTable();
 
   // Takes `a`, gives it an address on this shard and starts it (OnStart is
   // its first turn).
@@ -34,6 +35,18 @@ class ActorTable {
   // Destroys the actor at `addr` (after OnStop) and drops its names.
   void Remove(
       internal::ActorAddress addr);  // (by value: it may be the actor's own)
+  // Puts `fresh` in the slot of the live actor at `addr` (a restart: same
+  // address, same names) and destroys the old instance.
+  void Replace(const internal::ActorAddress& addr,
+               std::unique_ptr<Actor> fresh);
+
+  // For actor.cc: watcher lists, notification turns (never refused by a
+  // mailbox bound), and sends waiting for room.
+  void AddWatcher(Actor* a, internal::Watcher w);
+  void RemoveWatcher(Actor* a, internal::Watcher w);
+  void Notify(Actor* a, internal::Envelope* e);
+  void DeliverWhenRoom(Actor* a, internal::Envelope* e,
+                       runtime::internal::RemoteState<absl::Status>* ack);
 
   size_t live() const { return live_; }
   uint64_t dead_letters() const { return dead_letters_; }
@@ -111,6 +124,17 @@ std::optional<ActorRef<A>> Lookup(const std::string& name) {
       ActorTable::Current().Lookup(name, TypeTag<A>());
   if (!a) return std::nullopt;
   return ActorRef<A>(*a);
+}
+
+template <typename C, typename... Args>
+ActorRef<C> Actor::SpawnChild(Args... args) {
+  static_assert(std::derived_from<C, Actor>, "actors derive from Actor");
+  std::function<std::unique_ptr<Actor>()> factory =
+      [... args = std::move(args)]() -> std::unique_ptr<Actor> {
+    return std::make_unique<C>(args...);
+  };
+  std::unique_ptr<Actor> first = factory();
+  return ActorRef<C>(AdoptChild(std::move(first), std::move(factory)));
 }
 
 template <typename A>

@@ -173,6 +173,8 @@ struct RemoteState {
       if (s_ != nullptr) s_->Unref();
     }
     RemoteState* get() const { return s_; }
+    // Hands the reference to the caller.
+    RemoteState* release() { return std::exchange(s_, nullptr); }
 
    private:
     RemoteState* s_;

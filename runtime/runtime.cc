@@ -282,6 +282,17 @@ void Runtime::ShutdownShards() {
   }
 }
 
+void Runtime::ShardStopSeen(uint32_t) {
+  if (stop_seen_.fetch_add(1, std::memory_order_acq_rel) + 1 !=
+      shards_.size()) {
+    return;
+  }
+  for (auto& s : shards_) {
+    Shard* shard = s.get();
+    Post(shard->id(), mesh::Message([shard] { shard->DrainGo(); }));
+  }
+}
+
 void Runtime::ShardQuiesced(uint32_t) {
   if (quiesced_.fetch_add(1, std::memory_order_acq_rel) + 1 != shards_.size()) {
     return;

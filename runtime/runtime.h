@@ -139,6 +139,7 @@ class Runtime {
   void RootStarted(internal::TaskHeader* root);  // on shard 0
   void RootFinished();                           // on shard 0
   void ShardQuiesced(uint32_t id);               // on shard `id`
+  void ShardStopSeen(uint32_t id);               // on shard `id`
   void ShutdownShards();
   void ShardMain(uint32_t id);
   // The stall watchdog: samples every shard each stall_threshold / 2.
@@ -155,6 +156,7 @@ class Runtime {
 
   internal::TaskHeader* root_ = nullptr;  // shard 0 only
   std::atomic<uint32_t> quiesced_{0};
+  std::atomic<uint32_t> stop_seen_{0};
   std::atomic<bool> shutdown_started_{false};
   std::atomic<bool> stopped_{false};
 

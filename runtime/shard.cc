@@ -119,13 +119,16 @@ void Shard::Run() {
   while (!exit_) {
     ++ticks_;
     RunTasks();
-    mesh_->Drain(id_, options_.mesh_budget);
+    last_drained_ = mesh_->Drain(id_, options_.mesh_budget);
     parker_->Poll(options_.io_budget);
     if (!timers_.empty()) timers_.FireExpired(Now(), options_.timer_budget);
     mesh_->Flush(id_);
     if (stop_requested_) StopStep();
     PublishStats();
-    if (run_queue_.empty() && !exit_) Idle();
+    // (Not while about to start the shutdown drain: that needs a tick.)
+    if (run_queue_.empty() && !exit_ && !(drain_go_ && !drain_started_)) {
+      Idle();
+    }
   }
   DestroyRemainingTasks();
   parker_->Shutdown();
@@ -245,11 +248,40 @@ void Shard::Idle() {
   mesh_->FinishPark(id_);
 }
 
+void Shard::AddDrainHook(DrainHook hook) {
+  drain_hooks_.push_back(std::move(hook));
+  if (drain_started_) drain_hooks_.back().start();
+}
+
 void Shard::StopStep() {
   const TimePoint real_now = std::chrono::steady_clock::now();
-  if (!cancelled_all_) {
-    cancelled_all_ = true;
+  if (!stop_seen_) {
+    // This tick's flush has published all this shard sent before the stop.
+    stop_seen_ = true;
     grace_deadline_ = real_now + options_.shutdown_grace;
+    runtime_->ShardStopSeen(id_);
+    return;
+  }
+  if (!drain_started_) {
+    // Wait until every shard has published what it sent before the stop
+    // (DrainGo) and a later tick emptied our inbound rings: messages sent
+    // before the stop reach their actors before those stop.
+    const bool inbound_done = drain_go_ && ticks_ > drain_go_tick_ &&
+                              last_drained_ < options_.mesh_budget;
+    if (!inbound_done && real_now < grace_deadline_) return;
+    drain_started_ = true;
+    // A start may add hooks (appended, started by AddDrainHook): index.
+    for (size_t i = 0; i < drain_hooks_.size(); ++i) drain_hooks_[i].start();
+  }
+  if (!cancelled_all_) {
+    for (const DrainHook& h : drain_hooks_) {
+      if (!h.done() && real_now < grace_deadline_) return;  // still draining
+    }
+    cancelled_all_ = true;
+    // Cancelled tasks get what is left of the grace period, and at least a
+    // quarter of it when the drain used it up.
+    grace_deadline_ =
+        std::max(grace_deadline_, real_now + options_.shutdown_grace / 4);
     // CancelTask may complete and unlink tasks; collect first.
     std::vector<internal::TaskHeader*> all;
     all.reserve(live_count_);

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -110,8 +111,25 @@ class Shard {
   // logs the stall when that resume returns. Thread-safe (watchdog only).
   void WatchForStall(TimePoint now);
 
-  // Whether the runtime is shutting down (new tasks start cancelled).
-  bool stopping() const { return stop_requested_; }
+  // Whether the shard has cancelled its tasks for shutdown (new tasks start
+  // cancelled from then on). See AddDrainHook for the phase before.
+  bool stopping() const { return cancelled_all_; }
+  // Whether a shutdown was requested (the drain phase or later).
+  bool stop_requested() const { return stop_requested_; }
+
+  // Shutdown runs in two phases. Drain: every hook added here is started
+  // once (`start`, on this shard), and the shard keeps running normally —
+  // tasks, mesh, I/O, timers — until every hook's `done` returns true or
+  // shutdown_grace has passed. Cancel: then every task is cancelled and
+  // gets what is left of the grace period (at least a quarter of it) to
+  // finish. (The actor table
+  // drains this way: queued messages run before anything is cancelled.)
+  // Shard-local; hooks added during the drain phase are started at once.
+  struct DrainHook {
+    std::function<void()> start;
+    std::function<bool()> done;
+  };
+  void AddDrainHook(DrainHook hook);
 
   // Live spawned tasks. Shard-local.
   void AddTask(internal::TaskHeader* t);
@@ -141,6 +159,11 @@ class Shard {
 
   // Messages the runtime posts to every shard (through the alien inbox).
   void RequestStop() { stop_requested_ = true; }
+  // Every shard has published what it sent before the stop.
+  void DrainGo() {
+    drain_go_ = true;
+    drain_go_tick_ = ticks_;
+  }
   void Exit() { exit_ = true; }
 
   class RunQueue {
@@ -177,7 +200,13 @@ class Shard {
   size_t live_count_ = 0;
 
   bool stop_requested_ = false;
+  bool stop_seen_ = false;
+  bool drain_go_ = false;
+  uint64_t drain_go_tick_ = 0;
+  size_t last_drained_ = 0;  // mesh messages run in this tick
+  bool drain_started_ = false;
   bool cancelled_all_ = false;
+  std::vector<DrainHook> drain_hooks_;
   bool quiesced_ = false;
   bool exit_ = false;
   TimePoint grace_deadline_;
