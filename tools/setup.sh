@@ -15,6 +15,8 @@ PACKAGES=(
   libbenchmark-dev
   python3                # tools/count_tests.py (CI)
   fio                    # testing/perf/fio_compare.sh (the peer for files)
+  libcaf-dev             # testing/perf:actor_benchmark (the peer for actors)
+  redis-server redis-tools  # samples/kv tests and kv_vs_redis.sh (the peer)
 )
 
 missing=()
