@@ -292,10 +292,16 @@ RespParser::LineEnd RespParser::FindHeaderEnd(absl::string_view rest,
 }
 
 RespParser::Step RespParser::ReadCount(absl::string_view rest, size_t* pos) {
+  // A line already partly searched stays on the general path. So a stream
+  // split inside a header line takes the general path and one that is not
+  // takes the fast path: split-invariance tests (and the fuzz target) then
+  // check the two paths against each other.
   size_t count;
   size_t line =
-      ParseSimpleHeader(rest.data(), rest.data() + rest.size(),
-                        limits_.max_inline_len, limits_.max_args, &count);
+      scanned_ == 0
+          ? ParseSimpleHeader(rest.data(), rest.data() + rest.size(),
+                              limits_.max_inline_len, limits_.max_args, &count)
+          : 0;
   if (line == 0) {
     size_t cr;
     switch (FindHeaderEnd(rest, &cr)) {
@@ -327,13 +333,14 @@ RespParser::Step RespParser::ReadCount(absl::string_view rest, size_t* pos) {
 
 RespParser::Step RespParser::ReadBulkLen(absl::string_view rest, size_t* pos) {
   // Fast path: arguments with plain headers that are all here, back to back,
-  // each copied in one step rather than through kBulkData and kBulkEnd.
+  // each copied in one step rather than through kBulkData and kBulkEnd. As
+  // in ReadCount, a line already partly searched stays on the general path.
   const char* const begin = rest.data();
   const char* const end = begin + rest.size();
   const char* p = begin;
   size_t len = 0;
   size_t line = 0;
-  while (p < end && *p == '$') {
+  while (scanned_ == 0 && p < end && *p == '$') {
     line = ParseSimpleHeader(p, end, limits_.max_inline_len,
                              limits_.max_bulk_len, &len);
     if (line == 0) break;

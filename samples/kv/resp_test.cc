@@ -1,6 +1,7 @@
 #include "samples/kv/resp.h"
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <ostream>
 #include <random>
@@ -464,6 +465,45 @@ TEST(RespParserTest, EnforcesLimitsAtTheirBoundaries) {
         << absl::CHexEscape(c.in);
     ExpectSameAnySplit(c.in, limits);
   }
+}
+
+// Lengths of every width, on both sides of the one-pass header parser's
+// 18-digit reach: each is taken (and its line consumed) or refused the same
+// way whether the line arrives whole or byte by byte.
+TEST(RespParserTest, ParsesHeaderNumbersOfEveryWidth) {
+  constexpr size_t kNoLimit = std::numeric_limits<size_t>::max();
+  const RespLimits limits{
+      .max_bulk_len = kNoLimit, .max_args = kNoLimit, .max_inline_len = 64};
+  std::vector<std::string> ok = {"0", "9223372036854775807"};
+  for (size_t digits = 1; digits <= 18; ++digits) {
+    ok.push_back(Repeat('9', digits));
+    ok.push_back("1" + Repeat('0', digits - 1));
+  }
+  for (const std::string& n : ok) {
+    for (const std::string& in : {"*1\r\n$" + n + "\r\n", "*" + n + "\r\n"}) {
+      const Fed fed = FeedWhole(in, limits);
+      EXPECT_EQ(fed.last, ParseStatus::kNeedMore) << in;
+      EXPECT_THAT(fed.leftover, IsEmpty()) << in;
+      ExpectSameAnySplit(in, limits);
+    }
+  }
+  for (const std::string& n : {std::string("9223372036854775808"),
+                               Repeat('9', 20), "0" + Repeat('1', 17)}) {
+    EXPECT_EQ(FeedWhole("*1\r\n$" + n + "\r\n", limits).error,
+              "Protocol error: invalid bulk length");
+    EXPECT_EQ(FeedWhole("*" + n + "\r\n", limits).error,
+              "Protocol error: invalid multibulk length");
+  }
+  EXPECT_THAT(FeedWhole("*-9223372036854775808\r\n", limits).error, IsEmpty());
+  EXPECT_EQ(FeedWhole("*-9223372036854775809\r\n", limits).error,
+            "Protocol error: invalid multibulk length");
+  // The header line cap holds on the one-pass path too.
+  const RespLimits tight{.max_inline_len = 2};
+  EXPECT_THAT(FeedWhole("*9\r\n", tight).error, IsEmpty());
+  EXPECT_EQ(FeedWhole("*10\r\n", tight).error,
+            "Protocol error: too big mbulk count string");
+  EXPECT_EQ(FeedWhole("*1\r\n$10\r\n", tight).error,
+            "Protocol error: too big bulk count string");
 }
 
 TEST(RespParserTest, AcceptsTheDefaultLimitsExactly) {
