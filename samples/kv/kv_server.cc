@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -36,6 +37,9 @@ ABSL_FLAG(uint64_t, proto_max_bulk_len, 512ull << 20,
           "longest bulk argument accepted");
 ABSL_FLAG(uint64_t, max_args, 1 << 20, "most arguments in one request");
 ABSL_FLAG(std::string, backend, "auto", "I/O driver: auto, uring or epoll");
+ABSL_FLAG(uint32_t, idle_spin_us, 50,
+          "how long an idle shard polls before it sleeps (0: sleep at once; "
+          "lower it when clients share the cores)");
 
 namespace veloq::kv {
 namespace {
@@ -113,13 +117,16 @@ int Main() {
   auto rt = runtime::Runtime::Builder()
                 .Shards(shards)
                 .HandleSignals(true)
+                .IdleSpin(std::chrono::microseconds(
+                    absl::GetFlag(FLAGS_idle_spin_us)))
                 .Parkers(io::DriverParkers(dopts))
                 .Build();
   if (!rt.ok()) {
     std::fprintf(stderr, "kv_server: %s\n", rt.status().ToString().c_str());
     return 1;
   }
-  ServerState state;
+  auto shared = std::make_shared<ServerState>();
+  ServerState& state = *shared;
   state.config = config;
   state.started_ms = WallClockMs();
   absl::Status result = (*rt)->Run([&]() -> runtime::Task<absl::Status> {
@@ -152,9 +159,12 @@ int Main() {
                            AppendFsyncName(config.partition.fsync), ")")
                   .c_str());
     std::fflush(stdout);
-    ServerState* st = &state;
-    absl::Status served = co_await server->Serve(
-        [st](io::TcpStream s) { return ServeConnection(std::move(s), st); });
+    // (A local, not a temporary in the co_await: g++ 12 destroys such
+    // temporaries twice; docs/build.md.)
+    auto handler = [shared](io::TcpStream s) {
+      return ServeConnection(std::move(s), shared);
+    };
+    absl::Status served = co_await server->Serve(handler);
     spdlog::info("kv_server: stopping (no new connections; flushing logs)");
     co_return served;
   });

@@ -589,7 +589,8 @@ Task<void> Connection::Run() {
 
 }  // namespace
 
-Task<void> ServeConnection(io::TcpStream stream, ServerState* state) {
+Task<void> ServeConnection(io::TcpStream stream,
+                           std::shared_ptr<ServerState> state) {
   state->connections_received.fetch_add(1, std::memory_order_relaxed);
   if (state->clients.fetch_add(1, std::memory_order_acq_rel) >=
       state->config.maxclients) {
@@ -601,7 +602,7 @@ Task<void> ServeConnection(io::TcpStream stream, ServerState* state) {
     co_return;
   }
   {
-    Connection c(std::move(stream), state);
+    Connection c(std::move(stream), state.get());
     co_await c.Run();
   }
   state->clients.fetch_sub(1, std::memory_order_acq_rel);

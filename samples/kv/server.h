@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -43,6 +44,9 @@ struct ServerState {
 // as one RemoteBatch per owning shard per read — and writes the replies in
 // request order. Malformed input gets "-ERR Protocol error: ..." and the
 // connection is closed; nothing a client sends affects other clients.
-runtime::Task<void> ServeConnection(io::TcpStream stream, ServerState* state);
+// The connection keeps `state` alive until it ends (connections may outlive
+// whoever started the server).
+runtime::Task<void> ServeConnection(io::TcpStream stream,
+                                    std::shared_ptr<ServerState> state);
 
 }  // namespace veloq::kv

@@ -34,39 +34,39 @@ class TestServer {
   static Task<absl::StatusOr<std::unique_ptr<TestServer>>> Start(
       ServerConfig config) {
     auto t = std::unique_ptr<TestServer>(new TestServer);
-    t->state_.config = config;
-    t->state_.started_ms = WallClockMs();
-    t->state_.partitions =
+    t->state_->config = config;
+    t->state_->started_ms = WallClockMs();
+    t->state_->partitions =
         co_await actors::ShardedService<Partition>::Start(config.partition);
-    for (uint32_t s = 0; s < t->state_.partitions.size(); ++s) {
+    for (uint32_t s = 0; s < t->state_->partitions.size(); ++s) {
       absl::StatusOr<PartitionStats> st =
-          co_await t->state_.partitions.InvokeOn(s, StatsQuery{});
+          co_await t->state_->partitions.InvokeOn(s, StatsQuery{});
       if (!st.ok()) co_return st.status();
     }
     absl::StatusOr<io::TcpServer> server = io::TcpServer::Bind(
         io::SocketAddress::Loopback4(0), io::Spread::kReusePort);
     if (!server.ok()) co_return server.status();
     t->server_ = std::make_unique<io::TcpServer>(*std::move(server));
-    t->state_.bound_port = t->server_->address().port();
-    t->state_.backend = io::Driver::Current()->backend_name();
-    ServerState* st = &t->state_;
+    t->state_->bound_port = t->server_->address().port();
+    t->state_->backend = io::Driver::Current()->backend_name();
+    std::shared_ptr<ServerState> st = t->state_;
     t->serving_ = runtime::Spawn(t->server_->Serve(
         [st](io::TcpStream s) { return ServeConnection(std::move(s), st); }));
     co_return t;
   }
 
-  uint16_t port() const { return state_.bound_port; }
-  ServerState& state() { return state_; }
+  uint16_t port() const { return state_->bound_port; }
+  ServerState& state() { return *state_; }
 
   // Stops accepting and stops the partitions (their logs are flushed).
   Task<void> Stop() {
     serving_.Cancel();
     (void)co_await serving_;
     // OnStop closes each log; the stats ask after it returns "stopped".
-    state_.partitions.Stop();
-    for (uint32_t s = 0; s < state_.partitions.size(); ++s) {
+    state_->partitions.Stop();
+    for (uint32_t s = 0; s < state_->partitions.size(); ++s) {
       for (int i = 0; i < 1000; ++i) {
-        if (!(co_await state_.partitions.InvokeOn(s, StatsQuery{})).ok()) {
+        if (!(co_await state_->partitions.InvokeOn(s, StatsQuery{})).ok()) {
           break;
         }
         (void)co_await runtime::Sleep(1ms);
@@ -78,7 +78,7 @@ class TestServer {
 
  private:
   TestServer() = default;
-  ServerState state_;
+  std::shared_ptr<ServerState> state_ = std::make_shared<ServerState>();
   std::unique_ptr<io::TcpServer> server_;
   runtime::JoinHandle<absl::Status> serving_;
 };
