@@ -36,3 +36,12 @@ if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# redis-server is only the benchmark's peer (started by hand on its own
+# port). Where systemd started Debian's service on install, stop it so that
+# port 6379 is free for kv_server, the main job.
+if [[ " ${missing[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null &&
+  systemctl is-active --quiet redis-server 2>/dev/null; then
+  echo "tools/setup.sh: stopping and disabling the redis-server service (port 6379 is kv_server's)" >&2
+  $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
+fi
