@@ -17,13 +17,8 @@ namespace {
 using namespace std::chrono_literals;
 using runtime::Task;
 using veloq::testing::RunOnRuntime;
+using veloq::testing::Shards;
 using veloq::testing::TestRuntimeOptions;
-
-TestRuntimeOptions Shards(uint32_t n) {
-  TestRuntimeOptions o;
-  o.shards = n;
-  return o;
-}
 
 // --- messages ---
 struct Bump {};

@@ -18,13 +18,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using veloq::testing::RunOnRuntime;
+using veloq::testing::Shards;
 using veloq::testing::TestRuntimeOptions;
-
-TestRuntimeOptions Shards(uint32_t n) {
-  TestRuntimeOptions o;
-  o.shards = n;
-  return o;
-}
 
 TEST(SpawnOnTest, RunsOnTheTargetShardAndReturnsTheResult) {
   auto r = RunOnRuntime(Shards(3), []() -> Task<std::vector<uint32_t>> {

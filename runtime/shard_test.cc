@@ -24,13 +24,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using veloq::testing::RunOnRuntime;
+using veloq::testing::Shards;
 using veloq::testing::TestRuntimeOptions;
-
-TestRuntimeOptions Shards(uint32_t n) {
-  TestRuntimeOptions o;
-  o.shards = n;
-  return o;
-}
 
 // --- Fairness: each of the tick's sources is bounded by its budget. ---
 

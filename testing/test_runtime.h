@@ -28,6 +28,13 @@ struct TestRuntimeOptions {
   runtime::Runtime::ParkerFactory parkers;
 };
 
+// Default options with `n` shards: RunOnRuntime(Shards(2), ...).
+inline TestRuntimeOptions Shards(uint32_t n) {
+  TestRuntimeOptions o;
+  o.shards = n;
+  return o;
+}
+
 namespace internal {
 
 // Starts a watchdog thread for `rt` that fires at the deadline; stopped by

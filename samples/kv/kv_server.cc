@@ -130,18 +130,9 @@ int Main() {
   state.config = config;
   state.started_ms = WallClockMs();
   absl::Status result = (*rt)->Run([&]() -> runtime::Task<absl::Status> {
-    state.partitions =
-        co_await actors::ShardedService<Partition>::Start(config.partition);
     // Every partition has replayed its log before the port opens.
-    for (uint32_t s = 0; s < state.partitions.size(); ++s) {
-      absl::StatusOr<PartitionStats> st =
-          co_await state.partitions.InvokeOn(s, StatsQuery{});
-      if (!st.ok()) {
-        co_return absl::FailedPreconditionError(absl::StrCat(
-            "shard ", s,
-            " failed to start (see the log above): ", st.status().message()));
-      }
-    }
+    absl::Status started = co_await StartPartitions(&state);
+    if (!started.ok()) co_return started;
     absl::StatusOr<io::TcpServer> server =
         io::TcpServer::Bind(*addr, io::Spread::kReusePort);
     if (!server.ok()) co_return server.status();

@@ -589,6 +589,21 @@ Task<void> Connection::Run() {
 
 }  // namespace
 
+Task<absl::Status> StartPartitions(ServerState* state) {
+  state->partitions = co_await actors::ShardedService<Partition>::Start(
+      state->config.partition);
+  for (uint32_t s = 0; s < state->partitions.size(); ++s) {
+    absl::StatusOr<PartitionStats> st =
+        co_await state->partitions.InvokeOn(s, StatsQuery{});
+    if (!st.ok()) {
+      co_return absl::FailedPreconditionError(absl::StrCat(
+          "shard ", s,
+          " failed to start (see the log): ", st.status().message()));
+    }
+  }
+  co_return absl::OkStatus();
+}
+
 Task<void> ServeConnection(io::TcpStream stream,
                            std::shared_ptr<ServerState> state) {
   state->connections_received.fetch_add(1, std::memory_order_relaxed);

@@ -38,6 +38,10 @@ struct ServerState {
   std::string backend;  // the I/O driver's description
 };
 
+// Starts a Partition on every shard (state->partitions) and waits until
+// each has replayed its log: an error names the shard that failed.
+runtime::Task<absl::Status> StartPartitions(ServerState* state);
+
 // Serves one client connection until it quits, errs or goes away: reads,
 // parses every complete request (pipelining), routes each to the owner of
 // its key(s) — same-shard ones straight into the local partition, the rest

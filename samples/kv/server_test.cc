@@ -36,13 +36,8 @@ class TestServer {
     auto t = std::unique_ptr<TestServer>(new TestServer);
     t->state_->config = config;
     t->state_->started_ms = WallClockMs();
-    t->state_->partitions =
-        co_await actors::ShardedService<Partition>::Start(config.partition);
-    for (uint32_t s = 0; s < t->state_->partitions.size(); ++s) {
-      absl::StatusOr<PartitionStats> st =
-          co_await t->state_->partitions.InvokeOn(s, StatsQuery{});
-      if (!st.ok()) co_return st.status();
-    }
+    absl::Status started = co_await StartPartitions(t->state_.get());
+    if (!started.ok()) co_return started;
     absl::StatusOr<io::TcpServer> server = io::TcpServer::Bind(
         io::SocketAddress::Loopback4(0), io::Spread::kReusePort);
     if (!server.ok()) co_return server.status();
