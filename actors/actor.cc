@@ -1,6 +1,10 @@
 #include "actors/actor.h"
 
+#include <cxxabi.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <typeinfo>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -501,6 +505,29 @@ ActorTable::ActorTable() {
                                     }
                                   },
                                   [this] { return live_ == 0; }});
+    shard->AddDescriber([this](std::string* out) { Describe(out); });
+  }
+}
+
+void ActorTable::Describe(std::string* out) const {
+  absl::StrAppend(out, "  actors: ", live_, " live, ", dead_letters_,
+                  " dead letter(s)\n");
+  size_t listed = 0;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Actor* a = slots_[i].actor.get();
+    if (a == nullptr) continue;
+    if (++listed > 50) {
+      absl::StrAppend(out, "    ... and ", live_ - 50, " more\n");
+      break;
+    }
+    int status = 0;
+    const char* mangled = typeid(*a).name();
+    char* demangled = abi::__cxa_demangle(mangled, nullptr, nullptr, &status);
+    absl::StrAppend(out, "    actor ", status == 0 ? demangled : mangled, " #",
+                    i, ".", slots_[i].generation, ": mailbox ",
+                    a->mailbox_.size(), a->running_ ? ", in a turn" : "",
+                    a->stopping_ ? ", stopping" : "", "\n");
+    std::free(demangled);
   }
 }
 

@@ -48,6 +48,10 @@ class ActorTable {
   void DeliverWhenRoom(Actor* a, internal::Envelope* e,
                        runtime::internal::RemoteState<absl::Status>* ack);
 
+  // Appends a line per actor (type, slot, mailbox size, state) to `out`:
+  // the shard's describer (runtime::Shard::Describe).
+  void Describe(std::string* out) const;
+
   size_t live() const { return live_; }
   uint64_t dead_letters() const { return dead_letters_; }
   void CountDeadLetter() { ++dead_letters_; }

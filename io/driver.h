@@ -282,6 +282,7 @@ class Driver : public runtime::Parker, public BufferRegistrar {
   virtual std::string Describe() const = 0;
 
   size_t in_flight() const { return ops_.size(); }
+  size_t InFlight() const override { return ops_.size(); }
 
   // A file registered with the driver. With io_uring its ops name it by its
   // slot in the ring's fixed-file table (IOSQE_FIXED_FILE), so the kernel

@@ -4,8 +4,8 @@
 
 namespace veloq::runtime {
 
-BlockingPool::BlockingPool(size_t max_threads)
-    : max_threads_(max_threads == 0 ? 1 : max_threads) {}
+BlockingPool::BlockingPool(size_t max_threads, bool run_inline)
+    : max_threads_(max_threads == 0 ? 1 : max_threads), inline_(run_inline) {}
 
 BlockingPool::~BlockingPool() {
   std::deque<mesh::Message> dropped;
@@ -22,6 +22,11 @@ BlockingPool::~BlockingPool() {
 }
 
 void BlockingPool::Submit(mesh::Message job) {
+  if (inline_) {
+    job.Run();
+    completed_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(std::move(job));

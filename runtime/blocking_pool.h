@@ -19,9 +19,13 @@ namespace veloq::runtime {
 // Thread safety: thread-safe. Jobs run in FIFO order on up to `threads`
 // threads, started lazily (an idle runtime has none). Destruction finishes
 // the running jobs, drops the queued ones (destroying them unrun), and joins.
+//
+// An inline pool (simulation: Runtime::Builder::Simulation) starts no
+// threads: Submit runs the job on the calling thread, so its timing is part
+// of the deterministic schedule.
 class BlockingPool {
  public:
-  explicit BlockingPool(size_t max_threads);
+  explicit BlockingPool(size_t max_threads, bool run_inline = false);
   ~BlockingPool();
 
   BlockingPool(const BlockingPool&) = delete;
@@ -41,6 +45,7 @@ class BlockingPool {
   void Worker();
 
   const size_t max_threads_;
+  const bool inline_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<mesh::Message> queue_;   // guarded by mu_

@@ -26,6 +26,10 @@ class Parker : public mesh::Waker {
   // many. The shard calls it once per tick.
   virtual size_t Poll(size_t budget) { return 0; }
 
+  // Operations started and not yet completed (0 for a Parker without I/O).
+  // The simulation scheduler polls shards with I/O in flight. Shard-local.
+  virtual size_t InFlight() const { return 0; }
+
   // Called once on the owning shard after its last task is gone and before
   // the shard's thread exits: the driver cancels and drains what is still
   // in flight (on its own thread, as SINGLE_ISSUER requires).

@@ -3,25 +3,12 @@
 #include "runtime/runtime.h"
 
 namespace veloq::runtime {
-namespace {
-
-uint64_t NextRandom() {
-  thread_local uint64_t state =
-      0x9E3779B97F4A7C15ull ^ reinterpret_cast<uintptr_t>(&state);
-  // xorshift64*
-  state ^= state >> 12;
-  state ^= state << 25;
-  state ^= state >> 27;
-  return state * 0x2545F4914F6CDD1Dull;
-}
-
-}  // namespace
 
 uint32_t PickBalancedShard() {
   Shard* here = Shard::Current();
   const uint32_t n = here->shard_count();
   if (n == 1) return 0;
-  const uint64_t r = NextRandom();
+  const uint64_t r = here->Random();
   const uint32_t a = static_cast<uint32_t>(r % n);
   uint32_t b = static_cast<uint32_t>((r >> 32) % (n - 1));
   if (b >= a) ++b;  // distinct from a

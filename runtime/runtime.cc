@@ -84,6 +84,10 @@ Runtime::Builder& Runtime::Builder::VirtualClock(bool on) {
   virtual_clock_ = on;
   return *this;
 }
+Runtime::Builder& Runtime::Builder::Simulation(uint64_t seed) {
+  sim_seed_ = seed;
+  return *this;
+}
 Runtime::Builder& Runtime::Builder::HandleSignals(bool on) {
   handle_signals_ = on;
   return *this;
@@ -109,6 +113,12 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Builder::Build() {
       b.shard_options_.io_budget == 0 || b.shard_options_.timer_budget == 0) {
     return absl::InvalidArgumentError("per-tick budgets must be positive");
   }
+  if (b.sim_seed_) {
+    b.virtual_clock_ = true;
+    b.pin_ = false;
+    b.shard_options_.idle_spin = Duration(0);
+    b.handle_signals_ = false;
+  }
   if (!b.pin_) cpus.clear();
   return std::unique_ptr<Runtime>(new Runtime(b, std::move(cpus)));
 }
@@ -120,7 +130,14 @@ Runtime::Runtime(const Builder& b, std::vector<int> cpus)
       mesh_(std::make_unique<mesh::Mesh>(
           mesh::MeshOptions{b.shards_, b.ring_capacity_})),
       shards_(b.shards_),
-      blocking_(std::make_unique<BlockingPool>(b.blocking_threads_)) {}
+      blocking_(std::make_unique<BlockingPool>(b.blocking_threads_,
+                                               b.sim_seed_.has_value())) {
+  if (b.sim_seed_) {
+    sim_ = std::make_unique<internal::SimScheduler>(b.shards_, *b.sim_seed_,
+                                                    clock_.get());
+    sim_->set_deadlock_handler([this] { OnSimDeadlock(); });
+  }
+}
 
 Runtime::~Runtime() {
   // Threads are joined by Run(); the pool goes before the shards it posts to,
@@ -156,9 +173,9 @@ void Runtime::ShardMain(uint32_t id) {
     if (!parker.ok()) {
       if (start_error_.ok()) start_error_ = parker.status();
     } else {
-      shards_[id] =
-          std::make_unique<Shard>(this, id, mesh_.get(), clock_.get(),
-                                  *std::move(parker), options_.shard_options_);
+      shards_[id] = std::make_unique<Shard>(
+          this, id, mesh_.get(), clock_.get(), *std::move(parker),
+          options_.shard_options_, sim_.get());
     }
     ++shards_started_;
     cv_.notify_all();
@@ -199,9 +216,13 @@ absl::Status Runtime::RunRoot(mesh::Message start) {
     start_error = start_error_;
   }
   std::thread watchdog;
-  if (start_error.ok()) watchdog = std::thread([this] { Watchdog(); });
+  // (Under simulation a resume is not timed: only one shard runs anyway.)
+  if (start_error.ok() && sim_ == nullptr) {
+    watchdog = std::thread([this] { Watchdog(); });
+  }
   if (start_error.ok()) {
     Post(0, std::move(start));
+    if (sim_ != nullptr) sim_->Start();
     bool stop_requested = false;
     while (true) {
       {
@@ -268,9 +289,40 @@ void Runtime::RootStarted(internal::TaskHeader* root) { root_ = root; }
 
 void Runtime::RootFinished() {
   root_ = nullptr;
+  // Under simulation the shutdown starts within this turn, not whenever the
+  // thread blocked in Run wakes up: the schedule stays deterministic.
+  if (sim_ != nullptr) ShutdownShards();
   std::lock_guard<std::mutex> lock(mu_);
   root_done_ = true;
   cv_.notify_all();
+}
+
+void Runtime::OnSimDeadlock() {
+  // Every other shard is stopped in AwaitTurn and this one is between
+  // turns: every shard may be described from here.
+  if (sim_deadlock_.empty()) {
+    sim_deadlock_ = absl::StrCat(
+        "simulation (seed ", sim_->seed(), ") deadlocked at step ",
+        sim_->steps(),
+        ": every shard is idle, with no timer and no I/O in flight\n");
+    for (auto& s : shards_) {
+      if (s != nullptr) absl::StrAppend(&sim_deadlock_, s->Describe());
+    }
+    spdlog::error("{}", sim_deadlock_);
+  }
+  // First cancel the root task; if that is not enough (it waits on
+  // something that ignores cancellation), stop every shard and let Run
+  // return without the root's result.
+  if (sim_->deadlocks() == 1) {
+    RequestStop();
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    root_done_ = true;
+  }
+  cv_.notify_all();
+  ShutdownShards();
 }
 
 void Runtime::ShutdownShards() {

@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -72,6 +73,15 @@ class Runtime {
     // Run on a virtual clock that jumps to the next timer when a shard has
     // nothing else to run (for tests).
     Builder& VirtualClock(bool on);
+    // Deterministic simulation (for tests): the shards take turns, one tick
+    // at a time, in an order drawn from `seed`, on a virtual clock; blocking
+    // jobs run inline. The same seed and program give the same run. A run
+    // where no shard can ever make progress again (a deadlock) is detected:
+    // the root task is cancelled and simulation_deadlock() describes every
+    // shard at that moment. Implies VirtualClock(true), Pin(false) and
+    // IdleSpin(0); I/O still completes in real time (see
+    // internal::SimScheduler).
+    Builder& Simulation(uint64_t seed);
     // SIGINT/SIGTERM request a graceful stop (cancel the root task); a second
     // signal stops every shard. Default off.
     Builder& HandleSignals(bool on);
@@ -87,6 +97,7 @@ class Runtime {
     size_t blocking_threads_ = 4;
     bool virtual_clock_ = false;
     bool handle_signals_ = false;
+    std::optional<uint64_t> sim_seed_;
     ShardOptions shard_options_;
     ParkerFactory parkers_;
   };
@@ -125,6 +136,12 @@ class Runtime {
   // The runtime of the calling shard, or null off-shard.
   static Runtime* Current();
 
+  // Simulation only (else null): the scheduler, for its seed and trace.
+  const internal::SimScheduler* simulation() const { return sim_.get(); }
+  // Simulation only: empty, or what every shard was doing when the first
+  // deadlock was detected. Read after Run returns.
+  const std::string& simulation_deadlock() const { return sim_deadlock_; }
+
  private:
   friend class Shard;
   explicit Runtime(const Builder& b, std::vector<int> cpus);
@@ -142,6 +159,8 @@ class Runtime {
   void ShardStopSeen(uint32_t id);               // on shard `id`
   void ShutdownShards();
   void ShardMain(uint32_t id);
+  // Simulation: no shard can make progress (see Builder::Simulation).
+  void OnSimDeadlock();
   // The stall watchdog: samples every shard each stall_threshold / 2.
   void Watchdog();
 
@@ -149,6 +168,8 @@ class Runtime {
   std::vector<int> cpus_;
   std::unique_ptr<Clock> clock_;
   std::unique_ptr<mesh::Mesh> mesh_;
+  std::unique_ptr<internal::SimScheduler> sim_;
+  std::string sim_deadlock_;  // written under the simulation's baton
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<BlockingPool> blocking_;
   std::vector<std::thread> threads_;

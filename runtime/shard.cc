@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "runtime/internal/cycle_clock.h"
 #include "runtime/runtime.h"
 #include "spdlog/spdlog.h"
@@ -43,15 +44,19 @@ void Shard::RunQueue::Grow() {
 }
 
 Shard::Shard(Runtime* runtime, uint32_t id, mesh::Mesh* mesh, Clock* clock,
-             std::unique_ptr<Parker> parker, const ShardOptions& options)
+             std::unique_ptr<Parker> parker, const ShardOptions& options,
+             internal::SimScheduler* sim)
     : runtime_(runtime),
       id_(id),
       mesh_(mesh),
       clock_(clock),
       parker_(std::move(parker)),
       options_(options),
+      sim_(sim),
+      random_state_(0x9E3779B97F4A7C15ull ^ reinterpret_cast<uintptr_t>(this) ^
+                    (uint64_t{id} << 32)),
       run_queue_(options.run_queue_capacity) {
-  mesh_->SetWaker(id_, parker_.get());
+  mesh_->SetWaker(id_, sim_ != nullptr ? sim_->waker(id_) : parker_.get());
 }
 
 Shard::~Shard() = default;
@@ -116,30 +121,125 @@ void Shard::PublishStats() {
 void Shard::Run() {
   tls_shard = this;
   internal::ScopedFrameAllocator frames(&frames_);
-  while (!exit_) {
-    ++ticks_;
-    RunTasks();
-    last_drained_ = mesh_->Drain(id_, options_.mesh_budget);
-    parker_->Poll(options_.io_budget);
-    if (!timers_.empty()) timers_.FireExpired(Now(), options_.timer_budget);
-    mesh_->Flush(id_);
-    if (stop_requested_) StopStep();
-    PublishStats();
-    // (Not while about to start the shutdown drain: that needs a tick.)
-    if (run_queue_.empty() && !exit_ && !(drain_go_ && !drain_started_)) {
-      Idle();
+  if (sim_ != nullptr) {
+    RunSimulated();
+  } else {
+    while (!exit_) {
+      Tick(options_.task_budget, options_.mesh_budget);
+      // (Not while about to start the shutdown drain: that needs a tick.)
+      if (run_queue_.empty() && !exit_ && !(drain_go_ && !drain_started_)) {
+        Idle();
+      }
     }
+    Finish();
   }
+  tls_shard = nullptr;
+}
+
+void Shard::Tick(size_t task_budget, size_t mesh_budget) {
+  ++ticks_;
+  RunTasks(task_budget);
+  tick_mesh_budget_ = mesh_budget;
+  last_drained_ = mesh_->Drain(id_, mesh_budget);
+  parker_->Poll(options_.io_budget);
+  if (!timers_.empty()) timers_.FireExpired(Now(), options_.timer_budget);
+  mesh_->Flush(id_);
+  if (stop_requested_) StopStep();
+  PublishStats();
+}
+
+void Shard::Finish() {
   DestroyRemainingTasks();
   parker_->Shutdown();
   mesh_->Flush(id_);
   PublishStats();
-  tls_shard = nullptr;
 }
 
-void Shard::RunTasks() {
+void Shard::RunSimulated() {
+  while (true) {
+    sim_->AwaitTurn(id_);
+    if (sim_parked_) {
+      mesh_->FinishPark(id_);
+      sim_parked_ = false;
+    }
+    Tick(sim_->DrawBudget(options_.task_budget),
+         sim_->DrawBudget(options_.mesh_budget));
+    internal::SimScheduler::TurnEnd end;
+    if (exit_) {
+      Finish();
+      end.exited = true;
+      sim_->EndTurn(id_, end);
+      return;
+    }
+    end.runnable = !run_queue_.empty() || (drain_go_ && !drain_started_);
+    if (!end.runnable) {
+      // Parked in the mesh's sense, so that a sender's wake (through the
+      // scheduler's waker) marks this shard runnable; PrepareToPark says no
+      // when inbound messages or movable overflow are already there.
+      if (mesh_->PrepareToPark(id_)) {
+        sim_parked_ = true;
+      } else {
+        end.runnable = true;
+      }
+    }
+    if (!timers_.empty()) end.wake_at = timers_.NextDeadline();
+    if (stop_seen_ && !quiesced_ &&
+        (!end.wake_at || grace_deadline_ < *end.wake_at)) {
+      end.wake_at = grace_deadline_;
+    }
+    end.io_in_flight = parker_->InFlight() > 0;
+    sim_->EndTurn(id_, end);
+  }
+}
+
+TimePoint Shard::StopClockNow() const {
+  return sim_ != nullptr ? Now() : std::chrono::steady_clock::now();
+}
+
+uint64_t Shard::Random() {
+  if (sim_ != nullptr) return sim_->DrawRandom();
+  // xorshift64*
+  random_state_ ^= random_state_ >> 12;
+  random_state_ ^= random_state_ << 25;
+  random_state_ ^= random_state_ >> 27;
+  return random_state_ * 0x2545F4914F6CDD1Dull;
+}
+
+void Shard::AddDescriber(std::function<void(std::string*)> describer) {
+  describers_.push_back(std::move(describer));
+}
+
+std::string Shard::Describe() const {
+  std::string out = absl::StrCat(
+      "shard ", id_, ": ", live_count_, " live task(s), ", run_queue_.size(),
+      " runnable, ", timers_.size(), " timer(s), ticks=", ticks_,
+      ", tasks_run=", tasks_run_, ", stalls=", stalls_,
+      mesh_->TotalOverflow(id_) > 0
+          ? absl::StrCat(", mesh overflow=", mesh_->TotalOverflow(id_))
+          : std::string(),
+      "\n");
+  size_t listed = 0;
+  for (const internal::TaskHeader* t = tasks_head_; t != nullptr; t = t->next) {
+    if (++listed > 50) {
+      absl::StrAppend(&out, "    ... and ", live_count_ - 50, " more\n");
+      break;
+    }
+#if VELOQ_TASK_DEBUG
+    absl::StrAppend(&out, "    task '", t->name, "' spawned at ",
+                    t->spawned_at.file_name(), ":", t->spawned_at.line(),
+                    t->cancelled() ? " (cancelled)" : "", "\n");
+#else
+    absl::StrAppend(&out, "    task (build without NDEBUG for names)",
+                    t->cancelled() ? " (cancelled)" : "", "\n");
+#endif
+  }
+  for (const auto& d : describers_) d(&out);
+  return out;
+}
+
+void Shard::RunTasks(size_t budget) {
   size_t n = 0;
-  while (n < options_.task_budget && !run_queue_.empty()) {
+  while (n < budget && !run_queue_.empty()) {
     const Waiter w = run_queue_.Pop();
     internal::SetCurrentTask(w.task);
 #if VELOQ_TASK_DEBUG
@@ -254,11 +354,18 @@ void Shard::AddDrainHook(DrainHook hook) {
 }
 
 void Shard::StopStep() {
-  const TimePoint real_now = std::chrono::steady_clock::now();
+  TimePoint real_now = StopClockNow();
+  if (sim_ != nullptr && stop_seen_ &&
+      ticks_ - phase_start_tick_ > kSimPhaseTicks) {
+    // Virtual time stands still while tasks keep the shard busy (one that
+    // ignores cancellation and spins, say): the phase is over anyway.
+    real_now = std::max(real_now, grace_deadline_);
+  }
   if (!stop_seen_) {
     // This tick's flush has published all this shard sent before the stop.
     stop_seen_ = true;
     grace_deadline_ = real_now + options_.shutdown_grace;
+    phase_start_tick_ = ticks_;
     runtime_->ShardStopSeen(id_);
     return;
   }
@@ -267,7 +374,7 @@ void Shard::StopStep() {
     // (DrainGo) and a later tick emptied our inbound rings: messages sent
     // before the stop reach their actors before those stop.
     const bool inbound_done = drain_go_ && ticks_ > drain_go_tick_ &&
-                              last_drained_ < options_.mesh_budget;
+                              last_drained_ < tick_mesh_budget_;
     if (!inbound_done && real_now < grace_deadline_) return;
     drain_started_ = true;
     // A start may add hooks (appended, started by AddDrainHook): index.
@@ -278,6 +385,7 @@ void Shard::StopStep() {
       if (!h.done() && real_now < grace_deadline_) return;  // still draining
     }
     cancelled_all_ = true;
+    phase_start_tick_ = ticks_;
     // Cancelled tasks get what is left of the grace period, and at least a
     // quarter of it when the drain used it up.
     grace_deadline_ =

@@ -6,12 +6,14 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "mesh/mesh.h"
 #include "runtime/clock.h"
 #include "runtime/internal/frame_allocator.h"
 #include "runtime/internal/reply_table.h"
+#include "runtime/internal/sim_scheduler.h"
 #include "runtime/internal/task_header.h"
 #include "runtime/internal/timer_queue.h"
 #include "runtime/parker.h"
@@ -66,12 +68,18 @@ struct ShardStats {
 // runnable it parks (see mesh::Mesh for the no-lost-wake-up protocol) until
 // the next timer.
 //
+// Under simulation (Runtime::Builder::Simulation) the shard never parks:
+// it runs one tick per turn of the internal::SimScheduler, with budgets the
+// scheduler draws from the seed.
+//
 // Thread safety: shard-local, except id(), load() and stats(), which any
 // thread may call. Shard::Current() is the shard of the calling thread.
 class Shard {
  public:
+  // `sim`: the simulation scheduler, or null for a normal shard.
   Shard(Runtime* runtime, uint32_t id, mesh::Mesh* mesh, Clock* clock,
-        std::unique_ptr<Parker> parker, const ShardOptions& options);
+        std::unique_ptr<Parker> parker, const ShardOptions& options,
+        internal::SimScheduler* sim = nullptr);
   ~Shard();
 
   Shard(const Shard&) = delete;
@@ -131,6 +139,19 @@ class Shard {
   };
   void AddDrainHook(DrainHook hook);
 
+  // A pseudo-random number for placement decisions (SpawnBalanced): drawn
+  // from the simulation seed under simulation, else from a per-shard
+  // generator. Shard-local.
+  uint64_t Random();
+
+  // A human-readable account of this shard: its counters, its live tasks
+  // (with names and spawn sites in builds without NDEBUG) and whatever the
+  // describers added here print (the actor table lists its actors and their
+  // mailboxes). For test failures and debugging. Shard-local: call it on the
+  // shard, or while the shard is stopped (simulation).
+  std::string Describe() const;
+  void AddDescriber(std::function<void(std::string*)> describer);
+
   // Live spawned tasks. Shard-local.
   void AddTask(internal::TaskHeader* t);
   void RemoveTask(internal::TaskHeader* t);
@@ -147,7 +168,15 @@ class Shard {
   // The loop; returns when the runtime has stopped. Called by the runtime on
   // the shard's own thread.
   void Run();
-  void RunTasks();
+  void RunSimulated();
+  // One loop iteration with these budgets for tasks and inbound messages.
+  void Tick(size_t task_budget, size_t mesh_budget);
+  // Once the loop is over: destroys what is left, shuts the driver down.
+  void Finish();
+  // The time shutdown deadlines are measured in: real time, or the virtual
+  // clock under simulation (where it is what moves).
+  TimePoint StopClockNow() const;
+  void RunTasks(size_t budget);
   void Idle();
   // Polls for work for up to options_.idle_spin; true if some arrived.
   bool SpinForWork();
@@ -191,6 +220,10 @@ class Shard {
   Clock* const clock_;
   const std::unique_ptr<Parker> parker_;
   const ShardOptions options_;
+  internal::SimScheduler* const sim_;
+  bool sim_parked_ = false;  // simulation: parked in the mesh since EndTurn
+  uint64_t random_state_;
+  std::vector<std::function<void(std::string*)>> describers_;
 
   internal::FrameAllocator frames_;
   RunQueue run_queue_;
@@ -203,13 +236,18 @@ class Shard {
   bool stop_seen_ = false;
   bool drain_go_ = false;
   uint64_t drain_go_tick_ = 0;
-  size_t last_drained_ = 0;  // mesh messages run in this tick
+  size_t last_drained_ = 0;      // mesh messages run in this tick
+  size_t tick_mesh_budget_ = 0;  // the mesh budget of this tick
   bool drain_started_ = false;
   bool cancelled_all_ = false;
   std::vector<DrainHook> drain_hooks_;
   bool quiesced_ = false;
   bool exit_ = false;
   TimePoint grace_deadline_;
+  // Simulation: a shutdown phase also ends after this many ticks, since
+  // virtual time does not pass while the shard is kept busy.
+  static constexpr uint64_t kSimPhaseTicks = 2000;
+  uint64_t phase_start_tick_ = 0;
 
   // Owner-written counters, published once per tick.
   uint64_t tasks_run_ = 0;
