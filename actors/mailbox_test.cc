@@ -5,11 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "actors/actor.h"
 #include "actors/actor_table.h"
 #include "gtest/gtest.h"
 #include "runtime/spawn.h"
 #include "runtime/timer.h"
+#include "testing/eventually.h"
 #include "testing/test_runtime.h"
 
 namespace veloq::actors {
@@ -17,6 +19,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using runtime::Task;
+using veloq::testing::Eventually;
 using veloq::testing::RunOnRuntime;
 using veloq::testing::Shards;
 using veloq::testing::TestRuntimeOptions;
@@ -44,57 +47,70 @@ class SlowSink : public Actor {
   uint32_t max_queued_ = 0;
 };
 
-TEST(BoundedMailboxTest, SendWaitsForRoomAndKeepsOrder) {
-  for (uint32_t shard : {0u, 1u}) {
-    auto r = RunOnRuntime(Shards(2), [shard]() -> Task<std::string> {
-      ActorRef<SlowSink> sink = co_await SpawnOn<SlowSink>(shard);
-      for (int i = 0; i < 20; ++i) {
-        absl::Status s = co_await sink.Send(Item{i});
-        if (!s.ok()) co_return s.ToString();
-      }
-      // (An Ask into a full mailbox is refused: let it drain first.)
-      (void)co_await runtime::Sleep(20ms);
-      std::vector<int> seen = *co_await sink.Ask(Seen{});
-      uint32_t max_queued = *co_await sink.Ask(MaxQueued{});
-      std::string out;
-      for (int v : seen) out += std::to_string(v) + " ";
-      co_return out + (max_queued <= 2 ? "bounded" : "over");
-    });
-    ASSERT_TRUE(r.ok()) << r.status();
-    EXPECT_TRUE(
-        r->starts_with("0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 "))
-        << *r;
-    EXPECT_TRUE(r->ends_with("bounded")) << *r;
-  }
+// What `sink` has handled, once that is at least `n` items. (It asks until
+// then: an Ask into a full mailbox is refused.)
+Task<absl::StatusOr<std::vector<int>>> SeenOnceHandled(ActorRef<SlowSink> sink,
+                                                       size_t n) {
+  std::vector<int> seen;
+  auto handled_n = [&]() -> Task<bool> {
+    absl::StatusOr<std::vector<int>> s = co_await sink.Ask(Seen{});
+    if (s.ok()) seen = *std::move(s);
+    co_return seen.size() >= n;
+  };
+  absl::Status waited = co_await Eventually(handled_n, 5s);
+  if (!waited.ok()) co_return waited;
+  co_return seen;
 }
 
-TEST(BoundedMailboxTest, ManySendersWaitInOrder) {
-  auto r = RunOnRuntime(Shards(2), []() -> Task<std::vector<int>> {
-    ActorRef<SlowSink> sink = co_await SpawnOn<SlowSink>(1);
-    // Four senders on shard 0, five items each, all at once.
-    std::vector<runtime::JoinHandle<absl::Status>> senders;
-    for (int s = 0; s < 4; ++s) {
-      senders.push_back(runtime::Spawn(
-          [](ActorRef<SlowSink> to, int base) -> Task<absl::Status> {
-            for (int i = 0; i < 5; ++i) {
-              absl::Status st = co_await to.Send(Item{base + i});
-              if (!st.ok()) co_return st;
-            }
-            co_return absl::OkStatus();
-          }(sink, s * 100)));
-    }
-    for (auto& h : senders) {
-      if (!(co_await h).ok()) co_return std::vector<int>{};
-    }
-    (void)co_await runtime::Sleep(20ms);
-    co_return *co_await sink.Ask(Seen{});
-  });
-  ASSERT_TRUE(r.ok()) << r.status();
-  ASSERT_EQ(r->size(), 20u);
+// Sends 20 items to a SlowSink on `shard`: each Send waits for room, the
+// items are handled in order, and the mailbox never holds more than 2.
+Task<void> SendWaitsForRoomAndKeepsOrder(uint32_t shard) {
+  ActorRef<SlowSink> sink = co_await SpawnOn<SlowSink>(shard);
+  for (int i = 0; i < 20; ++i) {
+    absl::Status s = co_await sink.Send(Item{i});
+    CO_ASSERT_OK(s);
+  }
+  absl::StatusOr<std::vector<int>> seen = co_await SeenOnceHandled(sink, 20);
+  CO_ASSERT_OK(seen);
+  EXPECT_EQ(absl::StrJoin(*seen, " "),
+            "0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19");
+  absl::StatusOr<uint32_t> max_queued = co_await sink.Ask(MaxQueued{});
+  CO_ASSERT_OK(max_queued);
+  EXPECT_LE(*max_queued, 2u);
+}
+
+VELOQ_TEST_WITH(BoundedMailboxTest, SendWaitsForRoomAndKeepsOrderOnOneShard,
+                Shards(2)) {
+  co_await SendWaitsForRoomAndKeepsOrder(0);
+}
+
+VELOQ_TEST_WITH(BoundedMailboxTest, SendWaitsForRoomAndKeepsOrderAcrossShards,
+                Shards(2)) {
+  co_await SendWaitsForRoomAndKeepsOrder(1);
+}
+
+VELOQ_TEST_WITH(BoundedMailboxTest, ManySendersWaitInOrder, Shards(2)) {
+  ActorRef<SlowSink> sink = co_await SpawnOn<SlowSink>(1);
+  // Four senders on shard 0, five items each, all at once.
+  std::vector<runtime::JoinHandle<absl::Status>> senders;
+  for (int s = 0; s < 4; ++s) {
+    senders.push_back(runtime::Spawn(
+        [](ActorRef<SlowSink> to, int base) -> Task<absl::Status> {
+          for (int i = 0; i < 5; ++i) {
+            absl::Status st = co_await to.Send(Item{base + i});
+            if (!st.ok()) co_return st;
+          }
+          co_return absl::OkStatus();
+        }(sink, s * 100)));
+  }
+  for (auto& h : senders) CO_ASSERT_OK(co_await h);
+  absl::StatusOr<std::vector<int>> seen = co_await SeenOnceHandled(sink, 20);
+  CO_ASSERT_OK(seen);
+  CO_ASSERT_EQ(seen->size(), 20u);
   // Per sender, in order.
   for (int s = 0; s < 4; ++s) {
     int last = -1;
-    for (int v : *r) {
+    for (int v : *seen) {
       if (v / 100 != s) continue;
       EXPECT_GT(v, last);
       last = v;
@@ -103,41 +119,36 @@ TEST(BoundedMailboxTest, ManySendersWaitInOrder) {
   }
 }
 
-TEST(BoundedMailboxTest, TellAndAskAreRefusedWhenFull) {
-  auto r = RunOnRuntime(Shards(1), []() -> Task<std::string> {
-    ActorRef<SlowSink> sink = Spawn<SlowSink>();
-    const uint64_t dead_before = ActorTable::Current().dead_letters();
-    for (int i = 0; i < 5; ++i) sink.Tell(Item{i});  // 2 fit
-    absl::Status ask = (co_await sink.Ask(Seen{})).status();
-    const uint64_t dead = ActorTable::Current().dead_letters() - dead_before;
-    (void)co_await runtime::Sleep(5ms);
-    std::vector<int> seen = *co_await sink.Ask(Seen{});
-    co_return ask.ToString() + " dead=" + std::to_string(dead) +
-        " seen=" + std::to_string(seen.size());
-  });
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(*r, "RESOURCE_EXHAUSTED: mailbox full dead=4 seen=2");
+VELOQ_TEST_WITH(BoundedMailboxTest, TellAndAskAreRefusedWhenFull, Shards(1)) {
+  ActorRef<SlowSink> sink = Spawn<SlowSink>();
+  const uint64_t dead_before = ActorTable::Current().dead_letters();
+  for (int i = 0; i < 5; ++i) sink.Tell(Item{i});  // 2 fit
+  absl::StatusOr<std::vector<int>> refused = co_await sink.Ask(Seen{});
+  EXPECT_EQ(refused.status(), absl::ResourceExhaustedError("mailbox full"));
+  // The three Tells and the Ask that did not fit.
+  EXPECT_EQ(ActorTable::Current().dead_letters() - dead_before, 4u);
+  // The two that fit are handled (and only they: the answer comes after
+  // everything queued before it).
+  absl::StatusOr<std::vector<int>> seen = co_await SeenOnceHandled(sink, 2);
+  CO_ASSERT_OK(seen);
+  EXPECT_EQ(seen->size(), 2u);
 }
 
-TEST(BoundedMailboxTest, BlockedSendersHearWhenTheActorStops) {
-  auto r = RunOnRuntime(Shards(1), []() -> Task<std::string> {
-    ActorRef<SlowSink> sink = Spawn<SlowSink>();
-    sink.Tell(Item{0});
-    sink.Tell(Item{1});
-    auto blocked =
-        runtime::Spawn([](ActorRef<SlowSink> to) -> Task<absl::Status> {
-          co_return co_await to.Send(Item{2});
-        }(sink));
-    (void)co_await runtime::Sleep(0ms);
-    sink.Stop(absl::InternalError("gone"));
-    absl::Status s = co_await blocked;
-    absl::Status after = co_await sink.Send(Item{3});
-    co_return s.ToString() + " / " + after.ToString();
-  });
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(*r,
-            "FAILED_PRECONDITION: actor stopped / FAILED_PRECONDITION: actor "
-            "stopped");
+VELOQ_TEST_WITH(BoundedMailboxTest, BlockedSendersHearWhenTheActorStops,
+                Shards(1)) {
+  ActorRef<SlowSink> sink = Spawn<SlowSink>();
+  sink.Tell(Item{0});
+  sink.Tell(Item{1});
+  auto blocked =
+      runtime::Spawn([](ActorRef<SlowSink> to) -> Task<absl::Status> {
+        co_return co_await to.Send(Item{2});
+      }(sink));
+  (void)co_await runtime::Sleep(0ms);  // (lets the sender block)
+  sink.Stop(absl::InternalError("gone"));
+  absl::Status s = co_await blocked;
+  absl::Status after = co_await sink.Send(Item{3});
+  EXPECT_EQ(s, absl::FailedPreconditionError("actor stopped"));
+  EXPECT_EQ(after, absl::FailedPreconditionError("actor stopped"));
 }
 
 // --- shutdown drain ---

@@ -13,9 +13,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using runtime::Task;
-using veloq::testing::RunOnRuntime;
 using veloq::testing::Shards;
-using veloq::testing::TestRuntimeOptions;
 
 // Keeps the promise of its first Later and answers it on the next Now.
 struct Later {
@@ -35,42 +33,34 @@ class Deferring : public Actor {
   Promise<std::string> pending_;
 };
 
-TEST(PromiseTest, AnsweredLaterFromAnotherShard) {
-  auto r = RunOnRuntime(Shards(2), []() -> Task<std::string> {
-    ActorRef<Deferring> d = co_await SpawnOn<Deferring>(1);
-    auto [promise, future] = MakePromise<std::string>();
-    d.Tell(Later{std::move(promise)});
-    d.Tell(Now{"later"});
-    absl::StatusOr<std::string> v = co_await future;
-    co_return v.ok() ? *v : v.status().ToString();
-  });
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(*r, "later");
+VELOQ_TEST_WITH(PromiseTest, AnsweredLaterFromAnotherShard, Shards(2)) {
+  ActorRef<Deferring> d = co_await SpawnOn<Deferring>(1);
+  auto [promise, future] = MakePromise<std::string>();
+  d.Tell(Later{std::move(promise)});
+  d.Tell(Now{"later"});
+  absl::StatusOr<std::string> v = co_await future;
+  CO_ASSERT_OK(v);
+  EXPECT_EQ(*v, "later");
 }
 
-TEST(PromiseTest, DroppedPromiseCancelsTheFuture) {
-  auto r = RunOnRuntime(Shards(2), []() -> Task<std::string> {
-    ActorRef<Deferring> d = co_await SpawnOn<Deferring>(1);
-    auto [promise, future] = MakePromise<std::string>();
-    d.Tell(Later{std::move(promise)});
-    d.Stop();  // destroys the actor, and the promise it kept
-    co_return (co_await future).status().ToString();
-  });
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(*r, "CANCELLED: promise dropped");
+VELOQ_TEST_WITH(PromiseTest, DroppedPromiseCancelsTheFuture, Shards(2)) {
+  ActorRef<Deferring> d = co_await SpawnOn<Deferring>(1);
+  auto [promise, future] = MakePromise<std::string>();
+  d.Tell(Later{std::move(promise)});
+  d.Stop();  // destroys the actor, and the promise it kept
+  absl::StatusOr<std::string> v = co_await future;
+  EXPECT_EQ(v.status(), absl::CancelledError("promise dropped"));
 }
 
-TEST(PromiseTest, DeadlineAndVoid) {
-  auto r = RunOnRuntime(Shards(1), []() -> Task<std::string> {
-    auto [p1, f1] = MakePromise<int>(2ms);
-    absl::Status late = (co_await f1).status();
-    auto [p2, f2] = MakePromise<void>();
-    p2.Set(absl::OkStatus());
-    absl::Status done = co_await f2;
-    co_return late.ToString() + " / " + done.ToString();
-  });
-  ASSERT_TRUE(r.ok()) << r.status();
-  EXPECT_EQ(*r, "DEADLINE_EXCEEDED: ask: deadline exceeded / OK");
+VELOQ_TEST_WITH(PromiseTest, DeadlineAndVoid, Shards(1)) {
+  auto [p1, f1] = MakePromise<int>(2ms);
+  absl::StatusOr<int> late = co_await f1;
+  EXPECT_EQ(late.status(),
+            absl::DeadlineExceededError("ask: deadline exceeded"));
+  auto [p2, f2] = MakePromise<void>();
+  p2.Set(absl::OkStatus());
+  absl::Status done = co_await f2;
+  EXPECT_TRUE(done.ok()) << done;
 }
 
 }  // namespace

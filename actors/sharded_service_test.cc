@@ -5,14 +5,16 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "gtest/gtest.h"
-#include "runtime/timer.h"
+#include "testing/eventually.h"
 #include "testing/test_runtime.h"
 
 namespace veloq::actors {
 namespace {
 
+using namespace std::chrono_literals;
 using runtime::Task;
-using veloq::testing::RunOnRuntime;
+using veloq::testing::Eventually;
+using veloq::testing::Shards;
 
 struct Put {
   std::string key;
@@ -44,53 +46,49 @@ class Partition : public Actor {
   absl::flat_hash_map<std::string, int> data_;
 };
 
-TEST(ShardedServiceTest, OneInstancePerShardRoutedByKey) {
-  auto r = RunOnRuntime({.shards = 3}, []() -> Task<absl::Status> {
-    ShardedService<Partition> kv =
-        co_await ShardedService<Partition>::Start(std::string("kv"));
-    if (kv.size() != 3) co_return absl::InternalError("size");
-    std::vector<absl::StatusOr<std::string>> where =
-        co_await kv.InvokeOnAll(WhereAmI{});
-    for (uint32_t s = 0; s < 3; ++s) {
-      if (*where[s] != "kv@" + std::to_string(s))
-        co_return absl::InternalError(*where[s]);
-    }
-    for (int i = 0; i < 300; ++i) {
-      const std::string key = "k" + std::to_string(i);
-      kv.ForKey(key).Tell(Put{key, i});
-    }
-    for (int i = 0; i < 300; i += 37) {
-      const std::string key = "k" + std::to_string(i);
-      // (A message owning memory goes through a local: see docs/actors.md
-      // on g++ 12 and aggregate temporaries in co_await expressions.)
-      GetKey q{key};
-      absl::StatusOr<int> v = co_await kv.ForKey(key).Ask(std::move(q));
-      if (!v.ok() || *v != i) co_return absl::InternalError(key);
-    }
-    GetKey nope{"nope"};
-    absl::StatusOr<int> missing =
-        co_await kv.ForKey("nope").Ask(std::move(nope));
-    if (missing.status().code() != absl::StatusCode::kNotFound) {
-      co_return absl::InternalError("missing key");
-    }
-    const size_t total = co_await kv.MapReduce(
-        Size{}, size_t{0},
-        [](size_t acc, absl::StatusOr<size_t> n) { return acc + *n; });
-    if (total != 300) co_return absl::InternalError(std::to_string(total));
-    // Every partition got some keys (the hash spreads them).
-    std::vector<absl::StatusOr<size_t>> sizes = co_await kv.InvokeOnAll(Size{});
-    for (auto& n : sizes) {
-      if (*n == 0) co_return absl::InternalError("empty partition");
-    }
-    kv.Stop();
-    (void)co_await runtime::Sleep(std::chrono::milliseconds(2));
-    absl::StatusOr<size_t> after = co_await kv.InvokeOn(1, Size{});
-    if (after.status().code() != absl::StatusCode::kFailedPrecondition) {
-      co_return absl::InternalError("not stopped");
-    }
-    co_return absl::OkStatus();
-  });
-  EXPECT_TRUE(r.ok()) << r;
+VELOQ_TEST_WITH(ShardedServiceTest, OneInstancePerShardRoutedByKey, Shards(3)) {
+  std::string name = "kv";
+  ShardedService<Partition> kv =
+      co_await ShardedService<Partition>::Start(std::move(name));
+  CO_ASSERT_EQ(kv.size(), 3u);
+  std::vector<absl::StatusOr<std::string>> where =
+      co_await kv.InvokeOnAll(WhereAmI{});
+  CO_ASSERT_EQ(where.size(), 3u);
+  for (uint32_t s = 0; s < 3; ++s) {
+    CO_ASSERT_OK(where[s]);
+    EXPECT_EQ(*where[s], "kv@" + std::to_string(s));
+  }
+  for (int i = 0; i < 300; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    kv.ForKey(key).Tell(Put{key, i});
+  }
+  for (int i = 0; i < 300; i += 37) {
+    const std::string key = "k" + std::to_string(i);
+    // (A message owning memory goes through a local: see docs/actors.md
+    // on g++ 12 and aggregate temporaries in co_await expressions.)
+    GetKey q{key};
+    absl::StatusOr<int> v = co_await kv.ForKey(key).Ask(std::move(q));
+    CO_ASSERT_OK(v);
+    EXPECT_EQ(*v, i) << key;
+  }
+  GetKey nope{"nope"};
+  absl::StatusOr<int> missing = co_await kv.ForKey("nope").Ask(std::move(nope));
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  auto add = [](size_t acc, absl::StatusOr<size_t> n) { return acc + *n; };
+  const size_t total = co_await kv.MapReduce(Size{}, size_t{0}, add);
+  EXPECT_EQ(total, 300u);
+  // Every partition got some keys (the hash spreads them).
+  std::vector<absl::StatusOr<size_t>> sizes = co_await kv.InvokeOnAll(Size{});
+  for (const absl::StatusOr<size_t>& n : sizes) {
+    CO_ASSERT_OK(n);
+    EXPECT_GT(*n, 0u);
+  }
+  kv.Stop();
+  auto stopped = [&kv]() -> Task<bool> {
+    absl::StatusOr<size_t> n = co_await kv.InvokeOn(1, Size{});
+    co_return n.status().code() == absl::StatusCode::kFailedPrecondition;
+  };
+  CO_ASSERT_OK(co_await Eventually(stopped, 5s));
 }
 
 TEST(ShardForTest, StableAndSpread) {

@@ -9,6 +9,7 @@
 #include "actors/actor_table.h"
 #include "gtest/gtest.h"
 #include "runtime/timer.h"
+#include "testing/eventually.h"
 #include "testing/test_runtime.h"
 
 namespace veloq::actors {
@@ -16,6 +17,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using runtime::Task;
+using veloq::testing::Eventually;
 using veloq::testing::RunOnRuntime;
 using veloq::testing::Shards;
 using veloq::testing::TestRuntimeOptions;
@@ -117,14 +119,17 @@ class Observer : public Actor {
   std::vector<std::string> events_;
 };
 
-// Asks `obs` for its events until it has `n` (or ~2 s passed).
+// `obs`'s events once it has at least `n` (a test failure, and what it has,
+// if that takes over 5 s).
 Task<std::vector<std::string>> EventsOf(ActorRef<Observer> obs, size_t n) {
   std::vector<std::string> ev;
-  for (int i = 0; i < 2000; ++i) {
-    ev = *co_await obs.Ask(Events{});
-    if (ev.size() >= n) break;
-    (void)co_await runtime::Sleep(1ms);
-  }
+  auto has_n = [&]() -> Task<bool> {
+    absl::StatusOr<std::vector<std::string>> got = co_await obs.Ask(Events{});
+    if (got.ok()) ev = *std::move(got);
+    co_return ev.size() >= n;
+  };
+  absl::Status waited = co_await Eventually(has_n, 5s);
+  EXPECT_TRUE(waited.ok()) << waited;
   co_return ev;
 }
 

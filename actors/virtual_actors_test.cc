@@ -5,6 +5,7 @@
 
 #include "gtest/gtest.h"
 #include "runtime/timer.h"
+#include "testing/eventually.h"
 #include "testing/test_runtime.h"
 
 namespace veloq::actors {
@@ -12,7 +13,8 @@ namespace {
 
 using namespace std::chrono_literals;
 using runtime::Task;
-using veloq::testing::RunOnRuntime;
+using veloq::testing::Eventually;
+using veloq::testing::Shards;
 
 struct Inc {};
 struct Value {};
@@ -40,44 +42,38 @@ class Grain : public Actor {
   int n_ = 0;
 };
 
-TEST(VirtualActorsTest, ActivatedByKeyDeactivatedWhenIdle) {
+VELOQ_TEST_WITH(VirtualActorsTest, ActivatedByKeyDeactivatedWhenIdle,
+                Shards(2)) {
   activations = 0;
-  auto r = RunOnRuntime({.shards = 2}, []() -> Task<absl::Status> {
-    VirtualActors<Grain> grains = co_await VirtualActors<Grain>::Start(
-        {.idle_timeout = 200ms, .sweep_every = 20ms});
-    for (int i = 0; i < 100; ++i) {
-      grains.Tell("a", Inc{});
-      grains.Tell("b", Inc{});
-    }
-    absl::StatusOr<std::string> a = co_await grains.Ask("a", Value{});
-    absl::StatusOr<std::string> b = co_await grains.Ask("b", Value{});
-    const std::string want_a = "a=100@" + std::to_string(ShardFor("a", 2));
-    if (!a.ok() || *a != want_a)
-      co_return absl::InternalError(a.ok() ? *a : a.status().ToString());
-    if (!b.ok() || b->rfind("b=100@", 0) != 0) {
-      co_return absl::InternalError(b.ok() ? *b : b.status().ToString());
-    }
-    if (co_await grains.Active() != 2) co_return absl::InternalError("active");
-    // Idle past the timeout: both deactivate.
-    (void)co_await runtime::Sleep(600ms);
-    if (size_t n = co_await grains.Active(); n != 0) {
-      co_return absl::InternalError("still active: " + std::to_string(n));
-    }
-    // The next message activates "a" again, fresh.
-    absl::StatusOr<std::string> again = co_await grains.Ask("a", Value{});
-    if (!again.ok() || again->rfind("a=0@", 0) != 0) {
-      co_return absl::InternalError(again.ok() ? *again
-                                               : again.status().ToString());
-    }
-    if (activations.load() != 3) {
-      co_return absl::InternalError("activations " +
-                                    std::to_string(activations.load()));
-    }
-    grains.Stop();
-    (void)co_await runtime::Sleep(2ms);
-    co_return absl::OkStatus();
-  });
-  EXPECT_TRUE(r.ok()) << r;
+  VirtualActors<Grain>::Options options;
+  options.idle_timeout = 200ms;
+  options.sweep_every = 20ms;
+  VirtualActors<Grain> grains = co_await VirtualActors<Grain>::Start(options);
+  for (int i = 0; i < 100; ++i) {
+    grains.Tell("a", Inc{});
+    grains.Tell("b", Inc{});
+  }
+  absl::StatusOr<std::string> a = co_await grains.Ask("a", Value{});
+  absl::StatusOr<std::string> b = co_await grains.Ask("b", Value{});
+  CO_ASSERT_OK(a);
+  CO_ASSERT_OK(b);
+  EXPECT_EQ(*a, "a=100@" + std::to_string(ShardFor("a", 2)));
+  EXPECT_TRUE(b->starts_with("b=100@")) << *b;
+  size_t active = co_await grains.Active();
+  EXPECT_EQ(active, 2u);
+  // Idle past the timeout: both deactivate.
+  auto all_idle = [&grains]() -> Task<bool> {
+    size_t n = co_await grains.Active();
+    co_return n == 0;
+  };
+  CO_ASSERT_OK(co_await Eventually(all_idle, 5s));
+  // The next message activates "a" again, fresh.
+  absl::StatusOr<std::string> again = co_await grains.Ask("a", Value{});
+  CO_ASSERT_OK(again);
+  EXPECT_TRUE(again->starts_with("a=0@")) << *again;
+  EXPECT_EQ(activations.load(), 3);
+  grains.Stop();
+  (void)co_await runtime::Sleep(2ms);
 }
 
 }  // namespace

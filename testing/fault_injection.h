@@ -9,15 +9,14 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <utility>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "io/driver.h"
 #include "runtime/parker.h"
 #include "runtime/runtime.h"
@@ -283,7 +282,7 @@ class RuntimeFaults {
   // The injector of shard `shard` (of the latest runtime built from the
   // options), or null if that shard has not started.
   const PlannedFaults* shard(uint32_t shard) const {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     for (auto it = injectors_.rbegin(); it != injectors_.rend(); ++it) {
       if (it->first == shard) return it->second.get();
     }
@@ -292,7 +291,7 @@ class RuntimeFaults {
   // The counts of every injector, added up. REQUIRES: the runtimes have
   // finished.
   FaultCounts total() const {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     FaultCounts sum;
     for (const auto& [id, faults] : injectors_) sum += faults->counts();
     return sum;
@@ -304,14 +303,15 @@ class RuntimeFaults {
   PlannedFaults* Add(uint32_t shard, uint64_t seed, const FaultPlan& plan) {
     auto faults = std::make_unique<PlannedFaults>(seed, plan);
     PlannedFaults* p = faults.get();
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     injectors_.emplace_back(shard, std::move(faults));
     return p;
   }
 
-  mutable absl::Mutex mu_;
-  std::vector<std::pair<uint32_t, std::unique_ptr<PlannedFaults>>> injectors_
-      ABSL_GUARDED_BY(mu_);
+  // (A std::mutex: TSan does not see the system Abseil's Mutex.)
+  mutable std::mutex mu_;
+  // Guarded by mu_.
+  std::vector<std::pair<uint32_t, std::unique_ptr<PlannedFaults>>> injectors_;
 };
 
 inline FaultyOptions WithFaults(TestRuntimeOptions options, FaultPlan plan,
