@@ -414,6 +414,14 @@ void Shard::DestroyRemainingTasks() {
   while (tasks_head_ != nullptr) {
     internal::TaskHeader* t = tasks_head_;
     RemoveTask(t);
+    if ((t->flags & internal::TaskHeader::kDetached) == 0) {
+      // A JoinHandle still owns this frame (its holder is a task destroyed
+      // in this loop, or something outside the tasks): mark it done, so
+      // that the handle destroys the frame when it goes — destroying it
+      // here would leave the handle pointing at freed memory.
+      t->flags |= internal::TaskHeader::kDone;
+      continue;
+    }
     // Destroying the frame runs the destructors of whatever it was suspended
     // on (timers unlink, joins detach), so nothing refers to it afterwards.
     t->self.destroy();

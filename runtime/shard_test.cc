@@ -185,6 +185,33 @@ TEST(ShutdownTest, PendingTasksAreCancelledOrDestroyed) {
   EXPECT_EQ(destroyed->load(), 4) << "every frame is destroyed at shutdown";
 }
 
+// A task left at the end of the grace period may hold the JoinHandle of
+// another such task: whichever order their frames go in, nothing touches a
+// destroyed frame (the child was once destroyed first, and the parent's
+// handle then read its freed header: ASan caught it), and both go.
+TEST(ShutdownTest, AJoinedTaskLeftAtShutdownIsDestroyedWithItsHandle) {
+  auto destroyed = std::make_shared<std::atomic<int>>(0);
+  TestRuntimeOptions o = Shards(1);
+  o.shutdown_grace = 50ms;
+  auto r = RunOnRuntime(o, [destroyed]() -> Task<int> {
+    auto child = [](auto d) -> Task<void> {
+      DestroyCounter guard{d};
+      co_await std::suspend_always{};  // never resumed, ignores cancel
+    };
+    auto parent = [child](auto d) -> Task<void> {
+      DestroyCounter guard{d};
+      auto h = Spawn(child(d), "child");
+      co_await h;
+    };
+    Spawn(parent(destroyed), "parent").Detach();
+    co_await Yield();
+    co_await Yield();
+    co_return 1;
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(destroyed->load(), 2);
+}
+
 TEST(ShutdownTest, SignalStopsTheRootTaskGracefully) {
   auto rt = Runtime::Builder().Shards(2).Pin(false).HandleSignals(true).Build();
   ASSERT_TRUE(rt.ok());

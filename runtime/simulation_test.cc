@@ -109,13 +109,13 @@ TEST(SimulationTest, DetectsAndDescribesADeadlock) {
       Shards(2).WithSimulation(3),
       []() -> Task<absl::Status> {
         auto stuck = SpawnOn(1, []() -> Task<void> {
-          co_await Spawn(
-              []() -> Task<void> {
-                co_await Sleep(1ms);
-                // Suspends with nothing that will ever resume it.
-                co_await std::suspend_always{};
-              }(),
-              "waits-forever");
+          // Suspends with nothing that will ever resume it.
+          auto forever = []() -> Task<void> {
+            co_await Sleep(1ms);
+            co_await std::suspend_always{};
+          };
+          auto h = Spawn(forever(), "waits-forever");
+          co_await h;
         });
         co_await stuck;
         co_return absl::OkStatus();
