@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "actors/actor_table.h"
+#include "runtime/log.h"
 #include "runtime/spawn.h"
-#include "spdlog/spdlog.h"
 
 namespace veloq::actors {
 namespace internal {
@@ -185,9 +185,9 @@ void Actor::EnqueueEnvelope(internal::Envelope* e, bool bounded) {
     ActorTable::Current().CountDeadLetter();
     static thread_local uint64_t refused = 0;
     if (refused++ % 1024 == 0) {
-      spdlog::warn(
-          "actor {}:{}: mailbox full ({}), message refused ({} so far)",
-          address_.shard, address_.index, extras_->capacity, refused);
+      log::Warn(log::Module::kActors,
+                "actor {}:{}: mailbox full ({}), message refused ({} so far)",
+                address_.shard, address_.index, extras_->capacity, refused);
     }
     e->vt->refuse(e, absl::ResourceExhaustedError("mailbox full"));
     return;
@@ -276,8 +276,8 @@ void Actor::CancelTimers(bool on_queue) {
 }
 
 void Actor::OnFailure(const absl::Status& status) {
-  spdlog::warn("actor {}:{}: failed: {}", address_.shard, address_.index,
-               status.ToString());
+  log::Warn(log::Module::kActors, "actor {}:{}: failed: {}", address_.shard,
+            address_.index, status.ToString());
 }
 
 void Actor::OnLinkFailed(const ExitSignal& exit) {
@@ -507,6 +507,36 @@ ActorTable::ActorTable() {
                                   [this] { return live_ == 0; }});
     shard->AddDescriber([this](std::string* out) { Describe(out); });
   }
+  metrics::Registry& r = metrics::Registry::Current();
+  using metrics::Emitter;
+  using metrics::Type;
+  metrics_.push_back(
+      r.AddCallback("veloq_actors_alive", Type::kGauge, "Live actors",
+                    [this](Emitter& e) { e.Emit(uint64_t{live_}); }));
+  metrics_.push_back(
+      r.AddCallback("veloq_actor_dead_letters_total", Type::kCounter,
+                    "Messages refused: the actor was gone, or its mailbox full",
+                    [this](Emitter& e) { e.Emit(dead_letters_); }));
+  metrics_.push_back(
+      r.AddCallback("veloq_actor_mailbox_messages", Type::kGauge,
+                    "Messages queued in this shard's mailboxes",
+                    [this](Emitter& e) { e.Emit(MailboxDepths().first); }));
+  metrics_.push_back(
+      r.AddCallback("veloq_actor_mailbox_max", Type::kGauge,
+                    "The deepest mailbox on this shard",
+                    [this](Emitter& e) { e.Emit(MailboxDepths().second); }));
+}
+
+std::pair<uint64_t, uint64_t> ActorTable::MailboxDepths() const {
+  uint64_t total = 0;
+  uint64_t deepest = 0;
+  for (const Slot& slot : slots_) {
+    if (slot.actor == nullptr) continue;
+    const uint64_t n = slot.actor->mailbox_.size();
+    total += n;
+    deepest = std::max(deepest, n);
+  }
+  return {total, deepest};
 }
 
 void ActorTable::Describe(std::string* out) const {

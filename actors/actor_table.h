@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "actors/actor.h"
+#include "runtime/metrics.h"
 
 namespace veloq::actors {
 
@@ -51,6 +52,8 @@ class ActorTable {
   // Appends a line per actor (type, slot, mailbox size, state) to `out`:
   // the shard's describer (runtime::Shard::Describe).
   void Describe(std::string* out) const;
+  // Messages queued in all mailboxes, and in the deepest one.
+  std::pair<uint64_t, uint64_t> MailboxDepths() const;
 
   size_t live() const { return live_; }
   uint64_t dead_letters() const { return dead_letters_; }
@@ -78,6 +81,8 @@ class ActorTable {
   size_t live_ = 0;
   uint64_t dead_letters_ = 0;
   absl::flat_hash_map<std::string, Named> names_;
+  // veloq_actors_alive, mailbox depths... (registered on this shard).
+  std::vector<metrics::CallbackHandle> metrics_;
 };
 
 // A tag per actor type, for the registry's type check.

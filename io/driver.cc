@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "io/epoll_driver.h"
 #include "io/uring_driver.h"
+#include "runtime/log.h"
 #include "runtime/spawn.h"
-#include "spdlog/spdlog.h"
 
 namespace veloq::io {
 namespace {
@@ -25,7 +25,8 @@ Backend FromEnvironment(Backend b) {
   if (env == nullptr) return b;
   if (std::strcmp(env, "epoll") == 0) return Backend::kEpoll;
   if (std::strcmp(env, "uring") == 0) return Backend::kUring;
-  spdlog::warn("driver: ignoring VELOQ_DRIVER={} (want uring or epoll)", env);
+  log::Warn(log::Module::kIo,
+            "driver: ignoring VELOQ_DRIVER={} (want uring or epoll)", env);
   return b;
 }
 
@@ -43,8 +44,9 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Create(
     } else if (backend == Backend::kUring) {
       return u.status();
     } else {
-      spdlog::warn("driver: io_uring unavailable ({}); using epoll",
-                   u.status().ToString());
+      log::Warn(log::Module::kIo,
+                "driver: io_uring unavailable ({}); using epoll",
+                u.status().ToString());
     }
   }
   if (d == nullptr) {
@@ -55,7 +57,8 @@ absl::StatusOr<std::unique_ptr<Driver>> Driver::Create(
   d->SetRegisteredFileSlots(options.registered_files);
   d->options_ = options;
   d->MakeCurrent();
-  spdlog::info("driver: {}", d->Describe());
+  d->RegisterMetrics();
+  log::Info(log::Module::kIo, "driver: {}", d->Describe());
   return d;
 }
 
@@ -86,6 +89,124 @@ Driver::~Driver() {
 }
 
 void Driver::MakeCurrent() { tls_driver = this; }
+
+namespace {
+
+const char* OpKindName(OpInfo::Kind k) {
+  using K = OpInfo::Kind;
+  switch (k) {
+    case K::kNop:
+      return "nop";
+    case K::kRead:
+      return "read";
+    case K::kWrite:
+      return "write";
+    case K::kTimeout:
+      return "timeout";
+    case K::kReadSelect:
+      return "read_select";
+    case K::kAccept:
+      return "accept";
+    case K::kConnect:
+      return "connect";
+    case K::kRecv:
+      return "recv";
+    case K::kSend:
+      return "send";
+    case K::kSendMsg:
+      return "sendmsg";
+    case K::kRecvMsg:
+      return "recvmsg";
+    case K::kShutdown:
+      return "shutdown";
+    case K::kClose:
+      return "close";
+    case K::kOpenAt:
+      return "openat";
+    case K::kFsync:
+      return "fsync";
+    case K::kFallocate:
+      return "fallocate";
+    case K::kStatx:
+      return "statx";
+    case K::kRenameAt:
+      return "renameat";
+    case K::kUnlinkAt:
+      return "unlinkat";
+    case K::kMkdirAt:
+      return "mkdirat";
+    case K::kReadv:
+      return "readv";
+    case K::kWritev:
+      return "writev";
+    case K::kSendZc:
+      return "send_zc";
+    case K::kAcceptMulti:
+      return "accept_multishot";
+    case K::kRecvMulti:
+      return "recv_multishot";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+void Driver::RegisterMetrics() {
+  metrics::Registry& r = metrics::Registry::Current();
+  using metrics::Emitter;
+  using metrics::Type;
+  // One series per op kind that has been used (unused kinds stay out of
+  // the scrape).
+  auto per_kind = [this](const std::array<uint64_t, kKinds>& counts) {
+    return [this, &counts](Emitter& e) {
+      for (size_t k = 0; k < kKinds; ++k) {
+        if (started_by_kind_[k] == 0) continue;
+        e.Emit({{"op", OpKindName(static_cast<OpInfo::Kind>(k))}}, counts[k]);
+      }
+    };
+  };
+  metrics_.push_back(r.AddCallback("veloq_io_ops_started_total", Type::kCounter,
+                                   "I/O ops started, by op",
+                                   per_kind(started_by_kind_)));
+  metrics_.push_back(r.AddCallback("veloq_io_ops_completed_total",
+                                   Type::kCounter, "I/O ops completed, by op",
+                                   per_kind(completed_by_kind_)));
+  metrics_.push_back(
+      r.AddCallback("veloq_io_ops_failed_total", Type::kCounter,
+                    "I/O ops completed with an error (negative result), by op",
+                    per_kind(failed_by_kind_)));
+  metrics_.push_back(r.AddCallback(
+      "veloq_io_ops_in_flight", Type::kGauge, "I/O ops started, not completed",
+      [this](Emitter& e) { e.Emit(uint64_t{ops_.size()}); }));
+  metrics_.push_back(r.AddCallback(
+      "veloq_io_backlog_depth", Type::kGauge,
+      "I/O ops waiting in user space for room in the kernel's queues",
+      [this](Emitter& e) { e.Emit(uint64_t{backlog()}); }));
+  auto pool = [this](auto field) {
+    return [this, field](Emitter& e) {
+      if (buffers_.has_value()) e.Emit(field(buffers_->stats()));
+    };
+  };
+  metrics_.push_back(
+      r.AddCallback("veloq_buffers_bytes_mapped", Type::kGauge,
+                    "Bytes of buffer arenas the shard's pool has mapped",
+                    pool([](const BufPoolStats& s) {
+                      return uint64_t{s.usage.arena_bytes};
+                    })));
+  metrics_.push_back(r.AddCallback(
+      "veloq_buffers_bytes_out", Type::kGauge,
+      "Capacity of the buffers handed out and not yet returned",
+      pool([](const BufPoolStats& s) { return uint64_t{s.usage.bytes_out}; })));
+  metrics_.push_back(r.AddCallback("veloq_buffers_out", Type::kGauge,
+                                   "Buffers handed out",
+                                   pool([](const BufPoolStats& s) {
+                                     return uint64_t{s.usage.blocks_out};
+                                   })));
+  metrics_.push_back(
+      r.AddCallback("veloq_buffers_exhausted_total", Type::kCounter,
+                    "Buffer requests that found nothing free",
+                    pool([](const BufPoolStats& s) { return s.exhausted; })));
+}
 
 BufPool& Driver::buffers() {
   if (!buffers_.has_value()) {
@@ -127,6 +248,7 @@ void Driver::Complete(Handle h, int32_t res, uint32_t flags) {
     }
   }
   ++completed_;
+  CountCompletion(slot->vt->kind, res);
   // A deadline cancels the op: report that as a timeout, unless the task
   // itself asked for the cancellation.
   if (res == -ECANCELED && slot->has_deadline && !slot->user_cancelled &&
@@ -151,7 +273,10 @@ void Driver::Complete(Handle h, int32_t res, uint32_t flags) {
 void Driver::CompleteShot(Handle h, internal::OpSlot& slot, int32_t res,
                           uint32_t flags) {
   const bool last = (flags & IORING_CQE_F_MORE) == 0;
-  if (last) ++completed_;
+  if (last) {
+    ++completed_;
+    CountCompletion(slot.vt->kind, res);
+  }
   if (slot.orphaned) {
     if (slot.ring != nullptr && (flags & IORING_CQE_F_BUFFER) != 0) {
       slot.ring->Lend(static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT),
@@ -352,6 +477,7 @@ void Driver::Op::Start() {
       if (slot.buf.RegisteredWith(&d)) slot.buf_index = slot.buf.reg_index();
     }
   }
+  ++d.started_by_kind_[static_cast<size_t>(slot.vt->kind)];
   if (d.faults_ != nullptr && d.InjectFault(handle_, slot)) return;
   ++d.started_;
   d.StartOp(handle_, slot);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
+#include <array>
 #include <coroutine>
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +25,7 @@
 #include "runtime/clock.h"
 #include "runtime/internal/task_header.h"
 #include "runtime/internal/timer_queue.h"
+#include "runtime/metrics.h"
 #include "runtime/parker.h"
 #include "runtime/runtime.h"
 
@@ -321,6 +323,10 @@ class Driver : public runtime::Parker, public BufferRegistrar {
   // ops started from now on. Shard-local.
   void SetFaultInjector(FaultInjector* f) { faults_ = f; }
   uint64_t completed() const { return completed_; }
+
+  // Ops waiting in user space for room in the kernel's queues (io_uring's
+  // backlog; 0 for epoll). Shard-local.
+  virtual size_t backlog() const { return 0; }
 
   // The seeds' OpRegistry: every op in flight, with the resources the
   // driver owns until its completion (buffer, timespec), its waiter and its
@@ -684,6 +690,20 @@ class Driver : public runtime::Parker, public BufferRegistrar {
   std::deque<Op*> waiting_;
   uint64_t completed_ = 0;
   uint64_t started_ = 0;
+  // Per op kind (metrics: veloq_io_ops_*_total{op=...}).
+  static constexpr size_t kKinds =
+      static_cast<size_t>(OpInfo::Kind::kRecvMulti) + 1;
+  std::array<uint64_t, kKinds> started_by_kind_{};
+  std::array<uint64_t, kKinds> completed_by_kind_{};
+  std::array<uint64_t, kKinds> failed_by_kind_{};
+  // This driver's metrics in its shard's registry (RegisterMetrics).
+  std::vector<metrics::CallbackHandle> metrics_;
+  void RegisterMetrics();
+  void CountCompletion(OpInfo::Kind kind, int32_t res) {
+    const size_t k = static_cast<size_t>(kind);
+    ++completed_by_kind_[k];
+    if (res < 0) ++failed_by_kind_[k];
+  }
   FaultInjector* faults_ = nullptr;
   std::vector<int> fixed_files_;  // slot -> fd; -1 when free
   std::optional<BufPool> buffers_;

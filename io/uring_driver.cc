@@ -8,8 +8,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/log.h"
 #include "runtime/shard.h"
-#include "spdlog/spdlog.h"
 
 namespace veloq::io {
 namespace {
@@ -95,8 +95,8 @@ absl::Status UringDriver::Init(const DriverOptions& options) {
       buf_slots_.assign(options.registered_buffers, false);
       features_.registered_buffers = options.registered_buffers;
     } else {
-      spdlog::info("driver: no registered-buffer table ({})",
-                   std::strerror(-r));
+      log::Info(log::Module::kIo, "driver: no registered-buffer table ({})",
+                std::strerror(-r));
     }
   }
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
@@ -135,8 +135,9 @@ void UringDriver::Shutdown() {
     Reap(~size_t{0}, &reaped);
   }
   if (ops_.size() > 0 || wake_armed_) {
-    spdlog::error("driver: {} op(s) did not complete after cancellation",
-                  ops_.size());
+    log::Error(log::Module::kIo,
+               "driver: {} op(s) did not complete after cancellation",
+               ops_.size());
   }
   ReleaseBuffers();
 }
@@ -169,8 +170,8 @@ void UringDriver::DoUnregisterBuffer(int index) {
   const int r = io_uring_register_buffers_update_tag(
       &ring_, static_cast<unsigned>(index), &iov, &tag, 1);
   if (r < 0) {
-    spdlog::warn("driver: unregistering buffer slot {}: {}", index,
-                 std::strerror(-r));
+    log::Warn(log::Module::kIo, "driver: unregistering buffer slot {}: {}",
+              index, std::strerror(-r));
   }
   buf_slots_[index] = false;
 }
@@ -190,8 +191,8 @@ absl::Status UringDriver::RegisterBufRing(io_uring_buf_ring* br,
 void UringDriver::UnregisterBufRing(uint16_t group) {
   const int r = io_uring_unregister_buf_ring(&ring_, group);
   if (r < 0) {
-    spdlog::warn("driver: unregistering buffer ring {}: {}", group,
-                 std::strerror(-r));
+    log::Warn(log::Module::kIo, "driver: unregistering buffer ring {}: {}",
+              group, std::strerror(-r));
   }
 }
 

@@ -58,7 +58,7 @@ class UringDriver final : public Driver {
   const char* backend_name() const override { return "io_uring"; }
   std::string Describe() const override;
   const UringFeatures& features() const { return features_; }
-  size_t backlog() const { return backlog_.size(); }
+  size_t backlog() const override { return backlog_.size(); }
   // SQEs handed to the kernel so far.
   uint64_t submitted() const { return submitted_; }
 

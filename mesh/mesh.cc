@@ -26,6 +26,7 @@ Mesh::Mesh(const MeshOptions& options)
   if (n_ == 0 || n_ > kMaxShards) Die("shard count out of range");
   for (uint32_t from = 0; from < n_; ++from) {
     locals_[from].dests = std::make_unique<Destination[]>(n_);
+    locals_[from].received_from = std::make_unique<uint64_t[]>(n_);
     for (uint32_t to = 0; to < n_; ++to) {
       if (from != to) {
         rings_[static_cast<size_t>(from) * n_ + to] =
@@ -54,6 +55,7 @@ void Mesh::Send(uint32_t from, uint32_t to, Message m) {
   } else {
     d.overflow.push_back(std::move(m));
   }
+  ++d.sent;
   local.sent.store(local.sent.load(std::memory_order_relaxed) + 1,
                    std::memory_order_relaxed);
 }
@@ -149,6 +151,7 @@ size_t Mesh::Drain(uint32_t to, size_t budget) {
           if (ran < budget) {
             got = ring.ConsumeBatch(&Message::RunAndEnd, budget - ran);
             ran += got;
+            local.received_from[from] += got;
           }
           if (!ring.EmptyApprox()) local.pending[w] |= uint64_t{1} << bit;
           if (got > 0) WakeSenderWantingSpace(from, to);

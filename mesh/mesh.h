@@ -108,6 +108,14 @@ class Mesh {
   size_t OverflowDepth(uint32_t from, uint32_t to) const;
   // Sum over all destinations. Shard `from` only.
   size_t TotalOverflow(uint32_t from) const;
+  // Messages `from` sent to `to` so far. Shard `from` only.
+  uint64_t SentTo(uint32_t from, uint32_t to) const {
+    return locals_[from].dests[to].sent;
+  }
+  // Messages shard `to` ran from `from`'s ring so far. Shard `to` only.
+  uint64_t ReceivedFrom(uint32_t to, uint32_t from) const {
+    return locals_[to].received_from[from];
+  }
 
   // Runs up to `budget` inbound messages for shard `to` (ring messages in
   // has-data order, then the alien inbox). Returns how many ran. Shard `to`
@@ -173,11 +181,13 @@ class Mesh {
   struct Destination {
     std::deque<Message> overflow;
     bool staged = false;  // ring holds unpublished messages
+    uint64_t sent = 0;    // messages sent to this destination
   };
 
   // Owned by one shard: its sender state and its receiver bookkeeping.
   struct alignas(128) Local {
     std::unique_ptr<Destination[]> dests;
+    std::unique_ptr<uint64_t[]> received_from;  // per sending shard
     std::vector<uint32_t> dirty;       // destinations with staged or overflow
     uint64_t pending[kWords] = {};     // rings left non-empty by budget
     uint32_t drain_start = 0;          // round-robin start of the next Drain

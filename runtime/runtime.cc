@@ -8,8 +8,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/log.h"
 #include "spdlog/spdlog.h"
 
 namespace veloq::runtime {
@@ -160,8 +162,8 @@ void Runtime::ShardMain(uint32_t id) {
     CPU_ZERO(&set);
     CPU_SET(cpus_[id % cpus_.size()], &set);
     if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) {
-      spdlog::warn("shard {}: could not pin to cpu {}", id,
-                   cpus_[id % cpus_.size()]);
+      log::Warn(log::Module::kRuntime, "shard {}: could not pin to cpu {}", id,
+                cpus_[id % cpus_.size()]);
     }
   }
   absl::StatusOr<std::unique_ptr<Parker>> parker =
@@ -205,7 +207,13 @@ absl::Status Runtime::RunRoot(mesh::Message start) {
 
   // spdlog builds its registry on first use; do that here, before the
   // shards (whose first log lines may come at the same moment).
-  spdlog::default_logger_raw();
+  // (Module levels from $VELOQ_LOG; spdlog's default logger writes through
+  // runtime/log.h too, with the shard id. Once per process.)
+  static std::once_flag log_init;
+  std::call_once(log_init, [] {
+    log::InitFromEnv();
+    log::InstallAsDefault();
+  });
   for (uint32_t i = 0; i < shards_.size(); ++i) {
     threads_.emplace_back([this, i] { ShardMain(i); });
   }
@@ -240,12 +248,14 @@ absl::Status Runtime::RunRoot(mesh::Message start) {
       const int sig = sigtimedwait(&signals, nullptr, &ts);
       if (sig == SIGINT || sig == SIGTERM) {
         if (!stop_requested) {
-          spdlog::info("runtime: {} received, stopping the root task",
-                       sig == SIGINT ? "SIGINT" : "SIGTERM");
+          log::Info(log::Module::kRuntime,
+                    "runtime: {} received, stopping the root task",
+                    sig == SIGINT ? "SIGINT" : "SIGTERM");
           stop_requested = true;
           RequestStop();
         } else {
-          spdlog::warn("runtime: second signal, stopping every shard");
+          log::Warn(log::Module::kRuntime,
+                    "runtime: second signal, stopping every shard");
           break;
         }
       }
@@ -308,7 +318,7 @@ void Runtime::OnSimDeadlock() {
     for (auto& s : shards_) {
       if (s != nullptr) absl::StrAppend(&sim_deadlock_, s->Describe());
     }
-    spdlog::error("{}", sim_deadlock_);
+    log::Error(log::Module::kRuntime, "{}", sim_deadlock_);
   }
   // First cancel the root task; if that is not enough (it waits on
   // something that ignores cancellation), stop every shard and let Run

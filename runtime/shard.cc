@@ -5,8 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/internal/cycle_clock.h"
+#include "runtime/log.h"
 #include "runtime/runtime.h"
-#include "spdlog/spdlog.h"
 
 namespace veloq::runtime {
 namespace {
@@ -121,6 +121,7 @@ void Shard::PublishStats() {
 void Shard::Run() {
   tls_shard = this;
   internal::ScopedFrameAllocator frames(&frames_);
+  RegisterMetrics();
   if (sim_ != nullptr) {
     RunSimulated();
   } else {
@@ -133,11 +134,71 @@ void Shard::Run() {
     }
     Finish();
   }
+  metrics_.clear();
   tls_shard = nullptr;
+}
+
+void Shard::RegisterMetrics() {
+  metrics::Registry& r = metrics::Registry::Current();
+  auto add = [&](const char* name, metrics::Type type, const char* help,
+                 std::function<void(metrics::Emitter&)> fn) {
+    metrics_.push_back(r.AddCallback(name, type, help, std::move(fn)));
+  };
+  using metrics::Type;
+  add("veloq_tasks_run_total", Type::kCounter,
+      "Task resumes from the run queue",
+      [this](metrics::Emitter& e) { e.Emit(tasks_run_); });
+  add("veloq_tasks_spawned_total", Type::kCounter, "Tasks spawned",
+      [this](metrics::Emitter& e) { e.Emit(spawned_); });
+  add("veloq_tasks_live", Type::kGauge, "Spawned tasks not yet finished",
+      [this](metrics::Emitter& e) { e.Emit(uint64_t{live_count_}); });
+  add("veloq_run_queue_length", Type::kGauge, "Runnable tasks",
+      [this](metrics::Emitter& e) { e.Emit(uint64_t{run_queue_.size()}); });
+  add("veloq_timers", Type::kGauge, "Armed timers",
+      [this](metrics::Emitter& e) { e.Emit(uint64_t{timers_.size()}); });
+  add("veloq_ticks_total", Type::kCounter, "Shard loop iterations",
+      [this](metrics::Emitter& e) { e.Emit(ticks_); });
+  add("veloq_parks_total", Type::kCounter,
+      "Times the shard blocked in its driver with nothing to run",
+      [this](metrics::Emitter& e) { e.Emit(parks_); });
+  add("veloq_stalls_total", Type::kCounter,
+      "Resumes that held the shard past the stall threshold",
+      [this](metrics::Emitter& e) { e.Emit(stalls_); });
+  add("veloq_mesh_wakes_total", Type::kCounter,
+      "Wake-ups this shard sent to parked shards",
+      [this](metrics::Emitter& e) { e.Emit(mesh_->GetStats(id_).wakes); });
+  add("veloq_mesh_sent_total", Type::kCounter,
+      "Messages sent to another shard, by destination",
+      [this](metrics::Emitter& e) {
+        for (uint32_t to = 0; to < shard_count(); ++to) {
+          if (to == id_) continue;
+          e.Emit({{"peer", std::to_string(to)}}, mesh_->SentTo(id_, to));
+        }
+      });
+  add("veloq_mesh_received_total", Type::kCounter,
+      "Messages run from another shard's ring, by source",
+      [this](metrics::Emitter& e) {
+        for (uint32_t from = 0; from < shard_count(); ++from) {
+          if (from == id_) continue;
+          e.Emit({{"peer", std::to_string(from)}},
+                 mesh_->ReceivedFrom(id_, from));
+        }
+      });
+  add("veloq_mesh_overflow_depth", Type::kGauge,
+      "Messages waiting in this shard's overflow for a full ring, by "
+      "destination",
+      [this](metrics::Emitter& e) {
+        for (uint32_t to = 0; to < shard_count(); ++to) {
+          if (to == id_) continue;
+          e.Emit({{"peer", std::to_string(to)}},
+                 uint64_t{mesh_->OverflowDepth(id_, to)});
+        }
+      });
 }
 
 void Shard::Tick(size_t task_budget, size_t mesh_budget) {
   ++ticks_;
+  tick_cycles_ = internal::CycleClock::Now();
   RunTasks(task_budget);
   tick_mesh_budget_ = mesh_budget;
   last_drained_ = mesh_->Drain(id_, mesh_budget);
@@ -224,16 +285,40 @@ std::string Shard::Describe() const {
       absl::StrAppend(&out, "    ... and ", live_count_ - 50, " more\n");
       break;
     }
-#if VELOQ_TASK_DEBUG
-    absl::StrAppend(&out, "    task '", t->name, "' spawned at ",
-                    t->spawned_at.file_name(), ":", t->spawned_at.line(),
-                    t->cancelled() ? " (cancelled)" : "", "\n");
-#else
-    absl::StrAppend(&out, "    task (build without NDEBUG for names)",
-                    t->cancelled() ? " (cancelled)" : "", "\n");
-#endif
+    const double age_ms = ToMillis(internal::CycleClock::ToDuration(
+        tick_cycles_ - std::min(tick_cycles_, t->spawn_cycles)));
+    absl::StrAppend(&out, "    task '", t->name, "' spawned at ", t->spawn_file,
+                    ":", t->spawn_line, ", ", absl::SixDigits(age_ms),
+                    " ms ago", t->cancelled() ? " (cancelled)" : "", "\n");
   }
   for (const auto& d : describers_) d(&out);
+  return out;
+}
+
+std::vector<Shard::TaskInfo> Shard::Tasks(size_t max) const {
+  std::vector<const internal::TaskHeader*> all;
+  all.reserve(live_count_);
+  for (const internal::TaskHeader* t = tasks_head_; t != nullptr; t = t->next)
+    all.push_back(t);
+  // Oldest first (smallest spawn time; ties: earlier in the list is newer).
+  std::stable_sort(
+      all.begin(), all.end(),
+      [](const internal::TaskHeader* a, const internal::TaskHeader* b) {
+        return a->spawn_cycles < b->spawn_cycles;
+      });
+  if (all.size() > max) all.resize(max);
+  std::vector<TaskInfo> out;
+  out.reserve(all.size());
+  for (const internal::TaskHeader* t : all) {
+    TaskInfo info;
+    info.name = t->name;
+    info.file = t->spawn_file;
+    info.line = t->spawn_line;
+    info.age = internal::CycleClock::ToDuration(
+        tick_cycles_ - std::min(tick_cycles_, t->spawn_cycles));
+    info.cancelled = t->cancelled();
+    out.push_back(std::move(info));
+  }
   return out;
 }
 
@@ -242,22 +327,17 @@ void Shard::RunTasks(size_t budget) {
   while (n < budget && !run_queue_.empty()) {
     const Waiter w = run_queue_.Pop();
     internal::SetCurrentTask(w.task);
-#if VELOQ_TASK_DEBUG
     // Read before the resume: a finished task's frame may be gone after it.
     const char* name = w.task != nullptr ? w.task->name : "";
-    const SourceLocation where =
-        w.task != nullptr ? w.task->spawned_at : SourceLocation();
-#else
-    const char* name = "";
-    const SourceLocation where;
-#endif
+    const char* file = w.task != nullptr ? w.task->spawn_file : "";
+    const uint32_t line = w.task != nullptr ? w.task->spawn_line : 0;
     const uint64_t seq = seq_ + 1;  // odd: inside a resume
     watch_.resume_seq.store(seq, std::memory_order_relaxed);
     w.handle.resume();
     seq_ = seq + 1;
     watch_.resume_seq.store(seq_, std::memory_order_relaxed);
     if (watch_.stall_seq.load(std::memory_order_acquire) == seq) {
-      ReportStall(w.task, name, where);
+      ReportStall(name, file, line);
     }
     ++n;
   }
@@ -280,28 +360,18 @@ void Shard::WatchForStall(TimePoint now) {
   watch_.stall_seq.store(seq, std::memory_order_release);
 }
 
-void Shard::ReportStall(const internal::TaskHeader*, const char* name,
-                        SourceLocation where) {
+void Shard::ReportStall(const char* name, const char* file, uint32_t line) {
   ++stalls_;
   const TimePoint since(
       Duration(watch_.stall_since_ns.load(std::memory_order_relaxed)));
   // The watchdog first saw this resume at `since`; it started up to half a
   // threshold earlier, so this is a lower bound.
   const Duration d = std::chrono::steady_clock::now() - since;
-#if VELOQ_TASK_DEBUG
-  spdlog::warn(
+  log::Warn(
+      log::Module::kRuntime,
       "shard {}: stall: task '{}' spawned at {}:{} ran at least {:.2f} ms "
       "without yielding (threshold {:.2f} ms)",
-      id_, name, where.file_name(), where.line(), ToMillis(d),
-      ToMillis(options_.stall_threshold));
-#else
-  (void)name;
-  (void)where;
-  spdlog::warn(
-      "shard {}: stall: a task ran at least {:.2f} ms without yielding "
-      "(threshold {:.2f} ms; build without NDEBUG for task names)",
-      id_, ToMillis(d), ToMillis(options_.stall_threshold));
-#endif
+      id_, name, file, line, ToMillis(d), ToMillis(options_.stall_threshold));
 }
 
 bool Shard::SpinForWork() {
@@ -399,7 +469,8 @@ void Shard::StopStep() {
   if (!quiesced_ && (live_count_ == 0 || real_now >= grace_deadline_)) {
     quiesced_ = true;
     if (live_count_ != 0) {
-      spdlog::warn(
+      log::Warn(
+          log::Module::kRuntime,
           "shard {}: {} task(s) ignored cancellation for {:.0f} ms; their "
           "frames will be destroyed where they are suspended",
           id_, live_count_, ToMillis(options_.shutdown_grace));

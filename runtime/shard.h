@@ -16,6 +16,7 @@
 #include "runtime/internal/sim_scheduler.h"
 #include "runtime/internal/task_header.h"
 #include "runtime/internal/timer_queue.h"
+#include "runtime/metrics.h"
 #include "runtime/parker.h"
 
 namespace veloq::runtime {
@@ -145,11 +146,25 @@ class Shard {
   uint64_t Random();
 
   // A human-readable account of this shard: its counters, its live tasks
-  // (with names and spawn sites in builds without NDEBUG) and whatever the
+  // (names, spawn sites, ages) and whatever the
   // describers added here print (the actor table lists its actors and their
   // mailboxes). For test failures and debugging. Shard-local: call it on the
   // shard, or while the shard is stopped (simulation).
   std::string Describe() const;
+
+  // One live task, for dumps (/debug/tasks).
+  struct TaskInfo {
+    std::string name;
+    std::string file;  // where it was spawned
+    uint32_t line = 0;
+    Duration age{0};  // since it was spawned (to the start of this tick)
+    bool cancelled = false;
+  };
+  // Up to `max` live tasks, oldest first. Shard-local.
+  std::vector<TaskInfo> Tasks(size_t max) const;
+
+  // When the current tick started (internal::CycleClock ticks). Shard-local.
+  uint64_t tick_cycles() const { return tick_cycles_; }
   void AddDescriber(std::function<void(std::string*)> describer);
 
   // Live spawned tasks. Shard-local.
@@ -169,6 +184,7 @@ class Shard {
   // the shard's own thread.
   void Run();
   void RunSimulated();
+  void RegisterMetrics();
   // One loop iteration with these budgets for tasks and inbound messages.
   void Tick(size_t task_budget, size_t mesh_budget);
   // Once the loop is over: destroys what is left, shuts the driver down.
@@ -183,8 +199,7 @@ class Shard {
   void StopStep();
   void DestroyRemainingTasks();
   void PublishStats();
-  void ReportStall(const internal::TaskHeader* task, const char* name,
-                   SourceLocation where);
+  void ReportStall(const char* name, const char* file, uint32_t line);
 
   // Messages the runtime posts to every shard (through the alien inbox).
   void RequestStop() { stop_requested_ = true; }
@@ -224,6 +239,9 @@ class Shard {
   bool sim_parked_ = false;  // simulation: parked in the mesh since EndTurn
   uint64_t random_state_;
   std::vector<std::function<void(std::string*)>> describers_;
+  // This shard's runtime and mesh metrics (RegisterMetrics), in its
+  // registry; registered and dropped on the shard's thread.
+  std::vector<metrics::CallbackHandle> metrics_;
 
   internal::FrameAllocator frames_;
   RunQueue run_queue_;
@@ -238,6 +256,7 @@ class Shard {
   uint64_t drain_go_tick_ = 0;
   size_t last_drained_ = 0;      // mesh messages run in this tick
   size_t tick_mesh_budget_ = 0;  // the mesh budget of this tick
+  uint64_t tick_cycles_ = 0;     // CycleClock at the start of this tick
   bool drain_started_ = false;
   bool cancelled_all_ = false;
   std::vector<DrainHook> drain_hooks_;

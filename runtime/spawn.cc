@@ -10,13 +10,10 @@ void StartSpawned(TaskHeader& h, std::coroutine_handle<> frame,
   if (shard == nullptr) std::abort();  // Spawn off a shard
   h.flags = TaskHeader::kSpawned;
   h.self = frame;
-#if VELOQ_TASK_DEBUG
   h.name = name;
-  h.spawned_at = where;
-#else
-  (void)name;
-  (void)where;
-#endif
+  h.spawn_file = where.file_name();
+  h.spawn_line = where.line();
+  h.spawn_cycles = shard->tick_cycles();
   shard->AddTask(&h);
   CountSpawnOnCurrentShard();
   // During shutdown new tasks start cancelled, so they wind down too.

@@ -1,45 +1,49 @@
 #pragma once
 
 #include <memory>
-#include <sstream>
+#include <mutex>
 #include <string>
+#include <string_view>
 
-#include "spdlog/sinks/ostream_sink.h"
-#include "spdlog/spdlog.h"
+#include "runtime/log.h"
 
 namespace veloq::testing {
 
-// Captures what is logged through spdlog's default logger for the guard's
-// life (and restores the previous logger after), so a test can assert on a
-// log line:
+// Captures every log line (runtime/log.h's module loggers, and spdlog's
+// default logger once a runtime has installed it) for the guard's life, so
+// a test can assert on a log line:
 //
 //   LogCapture logs;
 //   ... code that logs ...
 //   EXPECT_NE(logs.text().find("stall"), std::string::npos);
 //
+// Lines are captured as formatted (with shard id and module), one per line.
 // Thread-compatible; the capturing sink itself is thread-safe (shards may
-// log while it is installed).
+// log while it is installed). At most one LogCapture at a time.
 class LogCapture {
  public:
-  LogCapture()
-      : previous_(spdlog::default_logger()),
-        sink_(std::make_shared<spdlog::sinks::ostream_sink_mt>(out_)) {
-    spdlog::set_default_logger(
-        std::make_shared<spdlog::logger>("captured", sink_));
+  LogCapture() : state_(std::make_shared<State>()) {
+    log::SetSinkForTesting([s = state_](std::string_view line) {
+      std::lock_guard<std::mutex> lock(s->mu);
+      s->text.append(line.data(), line.size());
+      s->text += '\n';
+    });
   }
-  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  ~LogCapture() { log::SetSinkForTesting(nullptr); }
   LogCapture(const LogCapture&) = delete;
   LogCapture& operator=(const LogCapture&) = delete;
 
   std::string text() const {
-    sink_->flush();
-    return out_.str();
+    std::lock_guard<std::mutex> lock(state_->mu);
+    return state_->text;
   }
 
  private:
-  std::ostringstream out_;
-  std::shared_ptr<spdlog::logger> previous_;
-  std::shared_ptr<spdlog::sinks::ostream_sink_mt> sink_;
+  struct State {
+    std::mutex mu;
+    std::string text;
+  };
+  std::shared_ptr<State> state_;
 };
 
 }  // namespace veloq::testing

@@ -125,10 +125,8 @@ TEST(ToolkitTest, DeadlineFailsTheTestAndListsTasksAndMailboxes) {
       "actor veloq::testing::(anonymous namespace)::Stuck #0.");
   EXPECT_NONFATAL_FAILURE_ON_ALL_THREADS(RunPastTheDeadline(),
                                          "mailbox 2, in a turn");
-#if VELOQ_TASK_DEBUG
   EXPECT_NONFATAL_FAILURE_ON_ALL_THREADS(RunPastTheDeadline(),
                                          "task 'sleeps-an-hour'");
-#endif
 }
 
 // --- Simulation over seeds: a planted bug in an actor service ---

@@ -17,6 +17,7 @@ PACKAGES=(
   fio                    # testing/perf/fio_compare.sh (the peer for files)
   libcaf-dev             # testing/perf:actor_benchmark (the peer for actors)
   redis-server redis-tools  # samples/kv tests and kv_vs_redis.sh (the peer)
+  curl                   # scrapes the metrics endpoint in tests (io/http)
 )
 
 missing=()

@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "spdlog/spdlog.h"
+#include "runtime/log.h"
 
 namespace veloq::io {
 namespace {
@@ -26,8 +26,8 @@ absl::StatusOr<Arena> Arena::Map(size_t bytes, bool huge_pages) {
     if (p != MAP_FAILED) return Arena(static_cast<char*>(p), size, true);
     static std::atomic<bool> logged{false};
     if (!logged.exchange(true)) {
-      spdlog::info("arena: no huge pages ({}); using 4 KB pages",
-                   std::strerror(errno));
+      log::Info(log::Module::kIo, "arena: no huge pages ({}); using 4 KB pages",
+                std::strerror(errno));
     }
   }
   const size_t size = RoundUp(bytes, kPageSize);

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "spdlog/spdlog.h"
+#include "runtime/log.h"
 
 namespace veloq::io {
 namespace internal {
@@ -60,8 +60,9 @@ void PoolCore::RegisterRegion(size_t i) {
       index = *r;
     } else if (!logged_refusal_) {
       logged_refusal_ = true;
-      spdlog::info("buffer pool: memory not registered ({}); plain I/O",
-                   r.status().ToString());
+      log::Info(log::Module::kIo,
+                "buffer pool: memory not registered ({}); plain I/O",
+                r.status().ToString());
     }
   }
   reg_index_.resize(std::max(reg_index_.size(), i + 1), -1);

@@ -5,16 +5,16 @@
 #include <cstring>
 
 #include "mesh/message.h"
+#include "runtime/log.h"
 #include "runtime/runtime.h"
 #include "runtime/shard.h"
-#include "spdlog/spdlog.h"
 
 namespace veloq::io {
 namespace internal {
 namespace {}  // namespace
 
 void Die(const std::string& what) {
-  spdlog::critical("{}", what);
+  log::Critical(log::Module::kIo, "{}", what);
   std::fprintf(stderr, "%s\n", what.c_str());
   std::abort();
 }

@@ -8,12 +8,12 @@
 #include "io/net/socket_address.h"
 #include "io/net/tcp.h"
 #include "runtime/cancellation.h"
+#include "runtime/log.h"
 #include "runtime/remote.h"
 #include "runtime/shard.h"
 #include "runtime/spawn.h"
 #include "runtime/task.h"
 #include "runtime/timer.h"
-#include "spdlog/spdlog.h"
 
 namespace veloq::io {
 
@@ -107,7 +107,8 @@ class TcpServer {
       absl::StatusOr<TcpStream> c = co_await incoming.Next();
       if (runtime::IsCancelled()) co_return;
       if (!c.ok()) {
-        spdlog::warn("tcp server: accept: {}", c.status().ToString());
+        log::Warn(log::Module::kNet, "tcp server: accept: {}",
+                  c.status().ToString());
         (void)co_await runtime::Sleep(std::chrono::milliseconds(10));
         continue;
       }

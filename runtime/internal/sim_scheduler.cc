@@ -2,7 +2,7 @@
 
 #include <thread>
 
-#include "spdlog/spdlog.h"
+#include "runtime/log.h"
 
 namespace veloq::runtime::internal {
 namespace {
@@ -77,7 +77,8 @@ void SimScheduler::EndTurn(uint32_t id, const TurnEnd& end) {
     // Nothing runnable, nothing in flight, no timer: nothing can happen.
     ++deadlocks_;
     if (!deadlock_handler_ || deadlocks_ > 3) {
-      spdlog::error(
+      log::Error(
+          log::Module::kRuntime,
           "simulation (seed {}): every shard is idle with no timer and no "
           "I/O in flight; waiting for an outside event",
           seed_);

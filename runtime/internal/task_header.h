@@ -5,16 +5,6 @@
 
 #include "runtime/source_location.h"
 
-// Debug builds keep a name and spawn site per task for the stall detector and
-// task dumps; release builds do not carry them.
-#ifndef VELOQ_TASK_DEBUG
-#ifdef NDEBUG
-#define VELOQ_TASK_DEBUG 0
-#else
-#define VELOQ_TASK_DEBUG 1
-#endif
-#endif
-
 namespace veloq::runtime {
 
 namespace internal {
@@ -62,10 +52,14 @@ struct TaskHeader {
   Waiter joiner;                 // who awaits the JoinHandle, if anyone
   CancelHook* hook = nullptr;    // armed by the awaitable it is suspended on
   uint32_t flags = 0;
-#if VELOQ_TASK_DEBUG
-  const char* name = "";
-  SourceLocation spawned_at;
-#endif
+  // Set when the task is spawned (unset in a frame that is only awaited),
+  // for task dumps, /debug/tasks and the stall report: where it was
+  // spawned, its name, and when (internal::CycleClock ticks, read once per
+  // shard tick).
+  uint32_t spawn_line;
+  const char* name;
+  const char* spawn_file;
+  uint64_t spawn_cycles;
 
   bool cancelled() const { return (flags & kCancelled) != 0; }
   bool done() const { return (flags & kDone) != 0; }

@@ -9,11 +9,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "io/buffer/fixed_buf.h"
+#include "runtime/log.h"
 #include "runtime/spawn.h"
 #include "runtime/timer.h"
 #include "samples/kv/commands.h"
 #include "samples/kv/resp.h"
-#include "spdlog/spdlog.h"
 
 namespace veloq::kv {
 
@@ -108,8 +108,9 @@ Task<absl::StatusOr<uint64_t>> AppendLog::Replay(std::string path,
     if (got < kChunk) break;  // end of file
   }
   if (record_end < file_pos) {
-    spdlog::warn("{}: dropping a torn last record ({} bytes after offset {})",
-                 path, file_pos - record_end, record_end);
+    log::Warn(log::Module::kKv,
+              "{}: dropping a torn last record ({} bytes after offset {})",
+              path, file_pos - record_end, record_end);
     absl::Status s = co_await f->SetLen(record_end);
     if (!s.ok()) co_return s;
   }
@@ -169,8 +170,8 @@ Task<void> AppendLog::FlushLoop(AppendLog* log) {
       }
     }
     if (!s.ok()) {
-      spdlog::error("append log {}: {} (retrying in 100 ms)", log->file_.path(),
-                    s.ToString());
+      log::Error(log::Module::kKv, "append log {}: {} (retrying in 100 ms)",
+                 log->file_.path(), s.ToString());
       log->Resolve(log->appended_,
                    absl::UnavailableError(
                        absl::StrCat("append log write failed: ", s.message())));
@@ -195,8 +196,8 @@ Task<void> AppendLog::SyncEverySecond(AppendLog* log) {
     if (s.ok()) {
       synced = upto;
     } else {
-      spdlog::error("append log {}: fdatasync: {}", log->file_.path(),
-                    s.ToString());
+      log::Error(log::Module::kKv, "append log {}: fdatasync: {}",
+                 log->file_.path(), s.ToString());
     }
   }
 }

@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -18,13 +19,15 @@
 #include "absl/strings/str_cat.h"
 #include "actors/sharded_service.h"
 #include "io/driver.h"
+#include "io/http/debug_server.h"
 #include "io/net/server.h"
 #include "io/net/socket_address.h"
+#include "runtime/log.h"
+#include "runtime/metrics.h"
 #include "runtime/runtime.h"
 #include "samples/kv/aof.h"
 #include "samples/kv/partition.h"
 #include "samples/kv/server.h"
-#include "spdlog/spdlog.h"
 
 ABSL_FLAG(std::string, bind, "127.0.0.1", "address to listen on");
 ABSL_FLAG(uint16_t, port, 6379, "TCP port (0: any free port)");
@@ -37,6 +40,11 @@ ABSL_FLAG(uint64_t, proto_max_bulk_len, 512ull << 20,
           "longest bulk argument accepted");
 ABSL_FLAG(uint64_t, max_args, 1 << 20, "most arguments in one request");
 ABSL_FLAG(std::string, backend, "auto", "I/O driver: auto, uring or epoll");
+ABSL_FLAG(int32_t, metrics_port, -1,
+          "serve /metrics (Prometheus) and /debug/shards, /debug/tasks on "
+          "this port (-1: off; 0: any free port)");
+ABSL_FLAG(std::string, metrics_bind, "127.0.0.1",
+          "address of the metrics endpoint");
 ABSL_FLAG(uint32_t, idle_spin_us, 50,
           "how long an idle shard polls before it sleeps (0: sleep at once; "
           "lower it when clients share the cores)");
@@ -114,6 +122,20 @@ int Main() {
                  addr.status().ToString().c_str());
     return 2;
   }
+  std::optional<io::SocketAddress> metrics_addr;
+  if (const int32_t mp = absl::GetFlag(FLAGS_metrics_port); mp >= 0) {
+    const std::string mb = absl::GetFlag(FLAGS_metrics_bind);
+    absl::StatusOr<io::SocketAddress> m = io::SocketAddress::Parse(absl::StrCat(
+        mb.find(':') != std::string::npos ? absl::StrCat("[", mb, "]") : mb,
+        ":", mp));
+    if (!m.ok() || mp > 65535) {
+      std::fprintf(
+          stderr, "kv_server: --metrics_port/--metrics_bind: %s\n",
+          m.ok() ? "port out of range" : m.status().ToString().c_str());
+      return 2;
+    }
+    metrics_addr = *m;
+  }
   auto rt = runtime::Runtime::Builder()
                 .Shards(shards)
                 .HandleSignals(true)
@@ -133,6 +155,26 @@ int Main() {
     // Every partition has replayed its log before the port opens.
     absl::Status started = co_await StartPartitions(&state);
     if (!started.ok()) co_return started;
+    std::optional<io::DebugServer> debug;
+    if (metrics_addr.has_value()) {
+      io::DebugServerOptions dso;
+      dso.address = *metrics_addr;
+      absl::StatusOr<io::DebugServer> d = io::DebugServer::Start(dso);
+      if (!d.ok()) co_return d.status();
+      debug.emplace(*std::move(d));
+    }
+    // Server-wide counters, on this shard (the root's).
+    metrics::CallbackHandle clients = metrics::Registry::Current().AddCallback(
+        "veloq_kv_clients", metrics::Type::kGauge, "Connected clients",
+        [&state](metrics::Emitter& e) {
+          e.Emit(uint64_t{state.clients.load(std::memory_order_relaxed)});
+        });
+    metrics::CallbackHandle errors = metrics::Registry::Current().AddCallback(
+        "veloq_kv_protocol_errors_total", metrics::Type::kCounter,
+        "Requests answered with a protocol error",
+        [&state](metrics::Emitter& e) {
+          e.Emit(state.protocol_errors.load(std::memory_order_relaxed));
+        });
     absl::StatusOr<io::TcpServer> server =
         io::TcpServer::Bind(*addr, io::Spread::kReusePort);
     if (!server.ok()) co_return server.status();
@@ -149,6 +191,11 @@ int Main() {
             : absl::StrCat(config.partition.aof_dir, " (appendfsync ",
                            AppendFsyncName(config.partition.fsync), ")")
                   .c_str());
+    if (debug.has_value()) {
+      std::printf("metrics: http://%s/metrics, http://%s/debug/shards\n",
+                  debug->address().ToString().c_str(),
+                  debug->address().ToString().c_str());
+    }
     std::fflush(stdout);
     // (A local, not a temporary in the co_await: g++ 12 destroys such
     // temporaries twice; docs/build.md.)
@@ -156,7 +203,9 @@ int Main() {
       return ServeConnection(std::move(s), shared);
     };
     absl::Status served = co_await server->Serve(handler);
-    spdlog::info("kv_server: stopping (no new connections; flushing logs)");
+    log::Info(log::Module::kKv,
+              "kv_server: stopping (no new connections; flushing logs)");
+    if (debug.has_value()) co_await debug->Stop();
     co_return served;
   });
   if (!result.ok() && !absl::IsCancelled(result)) {

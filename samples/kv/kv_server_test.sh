@@ -76,4 +76,27 @@ if "$KV" --port=0 --shards=3 --aof="$WORK/aof" >/dev/null 2>"$WORK/err3"; then
   exit 1
 fi
 grep -q "shards=2" "$WORK/err3"
+
+# The metrics endpoint (--metrics_port): Prometheus text whose counters
+# move with traffic, and the debug pages.
+if command -v curl >/dev/null; then
+  start --metrics_port=0
+  MURL=$(sed -n 's|^metrics: \(http://[^,]*\)/metrics,.*|\1|p' "$WORK/out")
+  [[ -n $MURL ]] || { cat "$WORK/out"; echo "FAIL: no metrics address"; exit 1; }
+  commands() {  # sum of veloq_kv_commands_total over the shards
+    curl -sf --noproxy '*' "$MURL/metrics" |
+      awk '/^veloq_kv_commands_total\{/ {s += $2} END {print s + 0}'
+  }
+  before=$(commands)
+  redis-benchmark -p "$PORT" -t set -n 2000 -c 5 -r 100 -q >/dev/null 2>&1
+  after=$(commands)
+  (( after >= before + 2000 )) || { echo "FAIL: commands $before -> $after"; exit 1; }
+  curl -sf --noproxy '*' "$MURL/metrics" | grep -q '^veloq_kv_clients{shard="0"} '
+  curl -sf --noproxy '*' "$MURL/debug/shards" | grep -q "<title>veloq shards</title>"
+  curl -sf --noproxy '*' "$MURL/debug/shards.json" | grep -q '"shard":1,"responsive":true'
+  curl -sf --noproxy '*' "$MURL/debug/tasks" | grep -q '"spawned_at":"'
+  kill -TERM $PID
+  wait $PID
+  PID=""
+fi
 echo PASS

@@ -4,10 +4,10 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/log.h"
 #include "runtime/shard.h"
 #include "runtime/spawn.h"
 #include "samples/kv/commands.h"
-#include "spdlog/spdlog.h"
 
 namespace veloq::kv {
 namespace {
@@ -58,11 +58,22 @@ runtime::Task<absl::Status> Partition::OnStart() {
     expiry_logger_ = std::make_unique<LogExpiries>(log_.get());
     store_.SetExpiryObserver(expiry_logger_.get());
     if (*replayed > 0) {
-      spdlog::info("shard {}: replayed {} records from {} ({} keys)", shard(),
-                   *replayed, path, store_.Size(WallClockMs()));
+      log::Info(log::Module::kKv,
+                "shard {}: replayed {} records from {} ({} keys)", shard(),
+                *replayed, path, store_.Size(WallClockMs()));
     }
   }
   local_partition = this;
+  metrics::Registry& r = metrics::Registry::Current();
+  metrics_.push_back(r.AddCallback(
+      "veloq_kv_keys", metrics::Type::kGauge, "Keys in this shard's partition",
+      [this](metrics::Emitter& e) {
+        e.Emit(uint64_t{store_.Size(WallClockMs())});
+      }));
+  metrics_.push_back(
+      r.AddCallback("veloq_kv_commands_total", metrics::Type::kCounter,
+                    "Commands this shard's partition executed",
+                    [this](metrics::Emitter& e) { e.Emit(commands_); }));
   SendEvery<Partition>(std::chrono::milliseconds(100), ExpireTick{});
   co_return absl::OkStatus();
 }
@@ -72,8 +83,8 @@ runtime::Task<void> Partition::OnStop() {
   if (log_ != nullptr) {
     absl::Status s = co_await log_->Close();
     if (!s.ok()) {
-      spdlog::error("shard {}: closing the append log: {}", shard(),
-                    s.ToString());
+      log::Error(log::Module::kKv, "shard {}: closing the append log: {}",
+                 shard(), s.ToString());
     }
   }
 }

@@ -10,6 +10,7 @@
 #include "absl/types/span.h"
 #include "actors/actor.h"
 #include "actors/promise.h"
+#include "runtime/metrics.h"
 #include "runtime/task.h"
 #include "samples/kv/aof.h"
 #include "samples/kv/resp.h"
@@ -85,6 +86,9 @@ class Partition : public actors::Actor {
   uint64_t commands_ = 0;
   std::vector<std::string> rewrite_;  // scratch for RewriteForLog
   std::vector<absl::string_view> views_;
+  // veloq_kv_keys, veloq_kv_commands_total on this shard (registered by
+  // OnStart; declared last, so dropped first).
+  std::vector<metrics::CallbackHandle> metrics_;
 };
 
 // Milliseconds since the Unix epoch (expiry deadlines are absolute, so a
