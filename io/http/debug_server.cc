@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/log.h"
 #include "runtime/metrics.h"
 #include "runtime/remote.h"
 #include "runtime/runtime.h"
@@ -130,6 +131,18 @@ std::string ThisShardJson() {
 
 }  // namespace
 
+std::string LogLevels() {
+  std::string out;
+  for (size_t i = 0; i < log::kModuleCount; ++i) {
+    const auto m = static_cast<log::Module>(i);
+    const spdlog::string_view_t level =
+        spdlog::level::to_string_view(log::GetLevel(m));
+    absl::StrAppend(&out, std::string(log::ModuleName(m)), "=",
+                    std::string(level.data(), level.size()), "\n");
+  }
+  return out;
+}
+
 std::string JsonString(std::string_view s) {
   std::string out = "\"";
   for (const char c : s) {
@@ -207,7 +220,8 @@ td.l,th.l{text-align:left}
 .bar{display:inline-block;height:8px;background:#4a7;margin-right:4px}
 .dead{background:#fdd}
 .warn{color:#b50}
-.tasks{font-family:monospace;font-size:12px;text-align:left}
+.tasks{font-family:monospace;font-size:12px;text-align:left;white-space:nowrap}
+td.busy{white-space:nowrap;min-width:150px}
 </style></head><body>
 <h1>veloq: shards</h1>
 <div id="status">loading…</div>
@@ -237,7 +251,7 @@ async function tick(){
       const w = Math.round(100*rates[s.shard]/maxTicks);
       const tasks = (s.oldest_tasks||[]).map(t=>esc(t.name||'(unnamed)')+' @'+esc(t.spawned_at)+' '+Number(t.age_ms).toFixed(0)+' ms'+(t.cancelled?' (cancelled)':'')).join('<br>');
       html += '<tr class="'+(s.responsive?'':'dead')+'"><td>'+s.shard+(s.responsive?'':' <span class=warn>not answering</span>')+'</td>'
-        +'<td class=l><span class=bar style="width:'+w+'px"></span>'+(p?rates[s.shard].toFixed(0):'–')+'</td>'
+        +'<td class="l busy"><span class=bar style="width:'+w+'px"></span>'+(p?rates[s.shard].toFixed(0):'–')+'</td>'
         +'<td>'+rate(s,p,'tasks_run',dt)+'</td><td>'+s.load+'</td><td>'+s.run_queue+'</td>'
         +'<td>'+s.live_tasks+'</td><td>'+s.timers+'</td><td>'+rate(s,p,'parks',dt)+'</td>'
         +'<td'+(s.stalls>0?' class=warn':'')+'>'+s.stalls+'</td>'
@@ -311,6 +325,18 @@ absl::StatusOr<DebugServer> DebugServer::Start(DebugServerOptions options) {
         r.content_type = "text/html; charset=utf-8";
         r.body = internal::ShardsPage(refresh);
         co_return r;
+      });
+  server->Route(
+      "/debug/log", [](const HttpRequest& req) -> runtime::Task<HttpResponse> {
+        if (std::optional<std::string> spec = req.QueryParam("set")) {
+          const absl::Status st = log::SetLevels(*spec);
+          if (!st.ok()) {
+            co_return HttpResponse::Text(400, absl::StrCat(st.message(), "\n"));
+          }
+          log::Info(log::Module::kRuntime, "log levels set to '{}' over HTTP",
+                    *spec);
+        }
+        co_return HttpResponse::Text(200, internal::LogLevels());
       });
   server->Start();
   return DebugServer(*std::move(server));

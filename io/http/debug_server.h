@@ -24,6 +24,9 @@ namespace veloq::io {
 //   /debug/tasks         every shard's live tasks (name, spawn site, age,
 //                        cancelled), oldest first, as JSON (?limit=<n> per
 //                        shard, default 100)
+//   /debug/log           the log level of each module; ?set=<spec> changes
+//                        them at run time (log::SetLevels syntax, e.g.
+//                        "runtime=debug,io=warn"; a bad spec is a 400)
 //
 // A shard answers from its own thread, between tasks; a shard stuck in a
 // task that never yields cannot, so the JSON pages wait at most
@@ -75,6 +78,9 @@ std::string JsonString(std::string_view s);
 runtime::Task<std::string> TasksJson(size_t max_tasks,
                                      runtime::Duration answer_timeout);
 runtime::Task<std::string> ShardsJson(runtime::Duration answer_timeout);
+
+// /debug/log: one "module=level" line per module.
+std::string LogLevels();
 
 // The /debug/shards page (static HTML + script reading shards.json).
 std::string ShardsPage(int refresh_seconds);

@@ -21,6 +21,7 @@
 #include "actors/actor_table.h"
 #include "gtest/gtest.h"
 #include "io/driver.h"
+#include "runtime/log.h"
 #include "runtime/remote.h"
 #include "runtime/run_blocking.h"
 #include "runtime/spawn.h"
@@ -149,6 +150,16 @@ Task<absl::Status> TasksAndShards() {
   EXPECT_FALSE(absl::StrContains(limited, "sleeps-for-the-test")) << limited;
   const std::string bad = co_await Get(port, "/debug/tasks?limit=many");
   EXPECT_TRUE(absl::StrContains(bad, "limit must be")) << bad;
+
+  // Log levels, read and changed at run time.
+  const std::string levels = co_await Get(port, "/debug/log?set=io=debug");
+  EXPECT_TRUE(absl::StrContains(levels, "io=debug\n")) << levels;
+  EXPECT_TRUE(absl::StrContains(levels, "runtime=info\n")) << levels;
+  EXPECT_EQ(log::GetLevel(log::Module::kIo), log::Level::debug);
+  const std::string refused = co_await Get(port, "/debug/log?set=io=loud");
+  EXPECT_TRUE(absl::StrContains(refused, "loud")) << refused;
+  EXPECT_EQ(log::GetLevel(log::Module::kIo), log::Level::debug);
+  log::SetLevel(log::Module::kIo, log::Level::info);
 
   const std::string page = co_await Get(port, "/debug/shards?refresh=5");
   EXPECT_TRUE(absl::StrContains(page, "<title>veloq shards</title>")) << page;
