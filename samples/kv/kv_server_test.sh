@@ -84,17 +84,26 @@ if command -v curl >/dev/null; then
   MURL=$(sed -n 's|^metrics: \(http://[^,]*\)/metrics,.*|\1|p' "$WORK/out")
   [[ -n $MURL ]] || { cat "$WORK/out"; echo "FAIL: no metrics address"; exit 1; }
   commands() {  # sum of veloq_kv_commands_total over the shards
-    curl -sf --noproxy '*' "$MURL/metrics" |
-      awk '/^veloq_kv_commands_total\{/ {s += $2} END {print s + 0}'
+    local body
+    body=$(curl -sf --noproxy '*' "$MURL/metrics") || { echo "FAIL: scrape" >&2; exit 1; }
+    awk '/^veloq_kv_commands_total\{/ {s += $2} END {print s + 0}' <<<"$body"
   }
   before=$(commands)
   redis-benchmark -p "$PORT" -t set -n 2000 -c 5 -r 100 -q >/dev/null 2>&1
   after=$(commands)
   (( after >= before + 2000 )) || { echo "FAIL: commands $before -> $after"; exit 1; }
-  curl -sf --noproxy '*' "$MURL/metrics" | grep -q '^veloq_kv_clients{shard="0"} '
-  curl -sf --noproxy '*' "$MURL/debug/shards" | grep -q "<title>veloq shards</title>"
-  curl -sf --noproxy '*' "$MURL/debug/shards.json" | grep -q '"shard":1,"responsive":true'
-  curl -sf --noproxy '*' "$MURL/debug/tasks" | grep -q '"spawned_at":"'
+  # (Whole bodies first: `curl | grep -q` fails under pipefail when grep
+  # exits before curl has written everything.)
+  page() { curl -sf --noproxy '*' "$MURL$1"; }
+  has() {  # has PATH PATTERN
+    local body
+    body=$(page "$1") || { echo "FAIL: GET $1"; exit 1; }
+    grep -q -- "$2" <<<"$body" || { echo "FAIL: GET $1 lacks $2"; exit 1; }
+  }
+  has /metrics '^veloq_kv_clients{shard="0"} '
+  has /debug/shards "<title>veloq shards</title>"
+  has /debug/shards.json '"shard":1,"responsive":true'
+  has /debug/tasks '"spawned_at":"'
   kill -TERM $PID
   wait $PID
   PID=""

@@ -4,6 +4,7 @@
 #   - 4 KB random reads, O_DIRECT, queue depth 32, on a 1 GiB file;
 #   - sequential 1 MB writes, O_DIRECT, 4 in flight.
 # Usage: testing/perf/fio_compare.sh [dir] [seconds]   (defaults: $TMPDIR, 10)
+#   FILE_BENCH=path: a prebuilt file_bench instead of building one with Bazel.
 # Ends with two lines: randread_iops_ratio=<ours/fio> seqwrite_bw_ratio=<ours/fio>
 set -euo pipefail
 
@@ -13,8 +14,13 @@ secs="${2:-10}"
 file="$dir/veloq_fio_compare.dat"
 command -v fio >/dev/null || { echo "fio is not installed (tools/setup.sh installs it)"; exit 1; }
 
-bazel build -c opt //testing/perf:file_bench >/dev/null 2>&1 || bazel build -c opt //testing/perf:file_bench
-bench="$(bazel info -c opt bazel-bin 2>/dev/null)/testing/perf/file_bench"
+# FILE_BENCH=/path/to/file_bench uses a prebuilt binary (no Bazel needed).
+if [[ -n ${FILE_BENCH:-} ]]; then
+  bench=$FILE_BENCH
+else
+  bazel build -c opt //testing/perf:file_bench >/dev/null 2>&1 || bazel build -c opt //testing/perf:file_bench
+  bench="$(bazel info -c opt bazel-bin 2>/dev/null)/testing/perf/file_bench"
+fi
 
 cleanup() { rm -f "$file"; }
 trap cleanup EXIT

@@ -5,8 +5,9 @@
 #
 #   testing/perf/kv_vs_redis.sh [--shards N] [--requests N]
 #
-# Builds kv_server with -c opt first. The client shares the machine's cores
-# with the servers, as it would on one box.
+# Builds kv_server with -c opt first (KV_SERVER=path uses a prebuilt one
+# instead). The client shares the machine's cores with the servers, as it
+# would on one box.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -24,8 +25,12 @@ for tool in redis-server redis-benchmark redis-cli; do
   command -v "$tool" >/dev/null || { echo "$tool missing: run tools/setup.sh" >&2; exit 1; }
 done
 
-bazel build -c opt //samples/kv:kv_server >/dev/null 2>&1
-KV="$(bazel info -c opt bazel-bin 2>/dev/null)/samples/kv/kv_server"
+if [[ -n ${KV_SERVER:-} ]]; then  # a prebuilt binary: no Bazel needed
+  KV=$KV_SERVER
+else
+  bazel build -c opt //samples/kv:kv_server >/dev/null 2>&1
+  KV="$(bazel info -c opt bazel-bin 2>/dev/null)/samples/kv/kv_server"
+fi
 KV_PORT=17379
 REDIS_PORT=17380
 WORK=$(mktemp -d)
