@@ -27,6 +27,8 @@ Mesh::Mesh(const MeshOptions& options)
   for (uint32_t from = 0; from < n_; ++from) {
     locals_[from].dests = std::make_unique<Destination[]>(n_);
     locals_[from].received_from = std::make_unique<uint64_t[]>(n_);
+    locals_[from].chunks =
+        std::make_unique<ChunkCache>(options.overflow_chunk_cache);
     for (uint32_t to = 0; to < n_; ++to) {
       if (from != to) {
         rings_[static_cast<size_t>(from) * n_ + to] =
@@ -36,12 +38,22 @@ Mesh::Mesh(const MeshOptions& options)
   }
 }
 
-Mesh::~Mesh() = default;
+Mesh::~Mesh() {
+  for (uint32_t from = 0; from < n_; ++from) {
+    Local& local = locals_[from];
+    for (uint32_t to = 0; to < n_; ++to) {
+      local.dests[to].overflow.Clear(*local.chunks);
+    }
+  }
+}
 
 void Mesh::Send(uint32_t from, uint32_t to, Message m) {
   Local& local = locals_[from];
   Destination& d = local.dests[to];
-  if (!d.staged && d.overflow.empty()) local.dirty.push_back(to);
+  if (!d.dirty) {
+    d.dirty = true;
+    local.dirty.push_back(to);
+  }
   Ring& ring = RingFor(from, to);
   if (d.overflow.empty() && ring.TryStage(std::move(m))) {
     d.staged = true;
@@ -50,10 +62,19 @@ void Mesh::Send(uint32_t from, uint32_t to, Message m) {
     // fill up behind an unpublished batch).
     if (ring.Staged() >= publish_batch_) {
       ring.Publish();
+      d.staged = false;
       SetHasData(from, to);
     }
   } else {
-    d.overflow.push_back(std::move(m));
+    d.overflow.PushBack(std::move(m), *local.chunks);
+    // A long burst into a full ring: every publish_batch messages, move
+    // what the receiver has freed meanwhile and publish it.
+    if (d.overflow.size() % publish_batch_ == 0 &&
+        StageOverflow(local, d, ring)) {
+      ring.Publish();
+      d.staged = false;
+      SetHasData(from, to);
+    }
   }
   ++d.sent;
   local.sent.store(local.sent.load(std::memory_order_relaxed) + 1,
@@ -67,20 +88,30 @@ void Mesh::Flush(uint32_t from) {
   for (uint32_t to : local.dirty) {
     Destination& d = local.dests[to];
     Ring& ring = RingFor(from, to);
-    while (!d.overflow.empty() &&
-           ring.TryStage(std::move(d.overflow.front()))) {
-      d.overflow.pop_front();
-      d.staged = true;
-    }
+    StageOverflow(local, d, ring);
     if (d.staged) {
       ring.Publish();
       d.staged = false;
       SetHasData(from, to);
     }
     // Destinations still in overflow stay dirty: retried next Flush.
-    if (!d.overflow.empty()) local.dirty[keep++] = to;
+    if (!d.overflow.empty()) {
+      local.dirty[keep++] = to;
+    } else {
+      d.dirty = false;
+    }
   }
   local.dirty.resize(keep);
+}
+
+bool Mesh::StageOverflow(Local& local, Destination& d, Ring& ring) {
+  bool moved = false;
+  while (!d.overflow.empty() && ring.TryStage(std::move(d.overflow.Front()))) {
+    d.overflow.PopFront(*local.chunks);
+    moved = true;
+  }
+  if (moved) d.staged = true;
+  return moved;
 }
 
 size_t Mesh::OverflowDepth(uint32_t from, uint32_t to) const {
@@ -126,7 +157,17 @@ size_t Mesh::Drain(uint32_t to, size_t budget) {
   for (uint32_t w = 0; w < kWords; ++w) {
     bits[w] = local.pending[w];
     // Load first: an idle receiver does not write the shared line.
-    if (s.has_data[w].load(std::memory_order_relaxed) != 0) {
+    const uint64_t seen = s.has_data[w].load(std::memory_order_relaxed);
+    if (seen != 0) {
+      // The rings whose bits are set have (almost always) published items
+      // not yet consumed: start fetching their tail_ and first slot now, so
+      // those misses overlap the exchange's instead of following it. Only a
+      // hint: the acquire below orders the real reads.
+      for (uint64_t word = seen; word != 0; word &= word - 1) {
+        const uint32_t from =
+            w * 64 + static_cast<uint32_t>(__builtin_ctzll(word));
+        RingFor(from, to).PrefetchForConsume();
+      }
       bits[w] |= s.has_data[w].exchange(0, std::memory_order_acquire);
     }
     local.pending[w] = 0;

@@ -3,12 +3,12 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "mesh/message.h"
+#include "mesh/overflow_queue.h"
 #include "mesh/spsc_ring.h"
 
 namespace veloq::mesh {
@@ -31,6 +31,9 @@ struct MeshOptions {
   // 64-message batches keep both sides busy; 256 roughly halved one-way
   // throughput.
   size_t publish_batch = 64;
+  // Free overflow chunks (4 KiB, 63 messages each) a shard keeps for reuse;
+  // more are returned to the heap. The default keeps up to 4 MiB a shard.
+  size_t overflow_chunk_cache = 1024;
 };
 
 // Mesh is the N x N network of single-producer single-consumer rings that
@@ -50,8 +53,11 @@ struct MeshOptions {
 //
 // Overflow: a full ring never drops a message and never blocks the sender.
 // Messages that do not fit wait in a per-destination overflow queue on the
-// sender and move into the ring, in order, as the receiver frees space (on
-// each Flush). Order per (from, to) pair is preserved: once anything is in
+// sender (an OverflowQueue: 4 KiB chunks, recycled through a per-shard
+// cache) and move into the ring, in order, as the receiver frees space: on
+// each Flush, and during a long burst every publish_batch overflowed
+// messages (so the receiver works through the burst while it is being sent,
+// not after). Order per (from, to) pair is preserved: once anything is in
 // overflow, later messages queue behind it. OverflowDepth lets callers apply
 // backpressure. A sender with overflow parks only when every ring it
 // overflows into is full; it then sets a space-wanted bit, and the receiver
@@ -179,8 +185,9 @@ class Mesh {
   };
 
   struct Destination {
-    std::deque<Message> overflow;
+    OverflowQueue overflow;
     bool staged = false;  // ring holds unpublished messages
+    bool dirty = false;   // listed in Local::dirty
     uint64_t sent = 0;    // messages sent to this destination
   };
 
@@ -188,6 +195,7 @@ class Mesh {
   struct alignas(128) Local {
     std::unique_ptr<Destination[]> dests;
     std::unique_ptr<uint64_t[]> received_from;  // per sending shard
+    std::unique_ptr<ChunkCache> chunks;         // for every dests[i].overflow
     std::vector<uint32_t> dirty;       // destinations with staged or overflow
     uint64_t pending[kWords] = {};     // rings left non-empty by budget
     uint32_t drain_start = 0;          // round-robin start of the next Drain
@@ -205,6 +213,9 @@ class Mesh {
   }
   // Sets from's bit in to's mask, then wakes `to` if parked.
   void SetHasData(uint32_t from, uint32_t to);
+  // Moves what fits of d's overflow into the ring, staged, in order. True if
+  // it moved anything.
+  bool StageOverflow(Local& local, Destination& d, Ring& ring);
   void WakeIfParked(uint32_t to, Local* waker_owner);
   size_t DrainAlien(uint32_t to, size_t budget);
   // After `to` popped from the from->to ring: wakes `from` if it parked

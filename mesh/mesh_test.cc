@@ -349,6 +349,33 @@ TEST(MeshTest, SendQueuesBehindOverflowWhenRingHasRoom) {
   EXPECT_EQ(log, Expected(0, 0, 7));
 }
 
+TEST(MeshTest, LongBurstMovesOverflowIntoFreedSpaceWithoutAFlush) {
+  // A sender in one long tick (no Flush) that keeps sending into a full
+  // ring: every publish_batch overflowed messages it moves what the
+  // receiver has freed and publishes it, so the receiver is not starved
+  // until the burst ends.
+  Mesh mesh({.shards = 2, .ring_capacity = 8, .publish_batch = 4});
+  Log log;
+  uint64_t seq = 0;
+  for (int i = 0; i < 8; ++i) mesh.Send(0, 1, Record(&log, 0, seq++));
+  // Published by Send itself, 4 at a time.
+  EXPECT_EQ(mesh.Drain(1, 100), 8u);
+  for (int i = 0; i < 8; ++i) mesh.Send(0, 1, Record(&log, 0, seq++));
+  // The ring is full again; the next 4 wait in overflow, and the 4th finds
+  // no free space yet.
+  for (int i = 0; i < 4; ++i) mesh.Send(0, 1, Record(&log, 0, seq++));
+  EXPECT_EQ(mesh.OverflowDepth(0, 1), 4u);
+  EXPECT_EQ(mesh.Drain(1, 100), 8u);  // frees the whole ring
+  for (int i = 0; i < 4; ++i) mesh.Send(0, 1, Record(&log, 0, seq++));
+  // The 8th overflowed message moved all 8 into the freed ring.
+  EXPECT_EQ(mesh.OverflowDepth(0, 1), 0u);
+  EXPECT_TRUE(mesh.HasInbound(1));
+  EXPECT_EQ(mesh.Drain(1, 100), 8u);
+  mesh.Flush(0);
+  EXPECT_EQ(mesh.Drain(1, 100), 0u);
+  EXPECT_EQ(log, Expected(0, 0, seq));
+}
+
 TEST(MeshTest, PostFromAlienFromAnotherThread) {
   Mesh mesh({.shards = 2, .ring_capacity = 4});
   Log log;

@@ -27,7 +27,8 @@ namespace veloq::mesh {
 // ring's life.
 //   Producer only: TryPush, TryEmplace, PushBatch, TryStage, Staged, Publish,
 //                  FreeSpaceApprox.
-//   Consumer only: TryPop, PopBatch, EmptyApprox.
+//   Consumer only: TryPop, PopBatch, ConsumeBatch, EmptyApprox,
+//                  PrefetchForConsume.
 //   Any thread:    SizeApprox, Capacity.
 // Construction and destruction must not overlap any other call (for example,
 // both threads are joined, or started after construction).
@@ -50,12 +51,17 @@ namespace veloq::mesh {
 //       side's atomic only when its cached value cannot satisfy the request
 //       (ring looks full to the producer, or looks empty / shorter than the
 //       batch to the consumer).
-//   (4) Each side loads its own index (producer: tail_, consumer: head_)
-//       relaxed: it is the only writer. EmptyApprox loads tail_ relaxed, as a
-//       hint only; a following TryPop does the acquire. SizeApprox acquires
-//       head_ and then tail_, so that it never sees tail_ < head_.
+//   (4) Neither side reads its own shared index: the producer keeps
+//       published_ (== tail_) and the consumer read_ (== head_) in private
+//       lines, so the only loads of a shared index are of the other side's,
+//       and only when the cached copy falls short. EmptyApprox loads tail_
+//       relaxed, as a hint only; a following TryPop does the acquire.
+//       SizeApprox acquires head_ and then tail_, so that it never sees
+//       tail_ < head_.
 //
 // Invariants: (1) 0 <= tail_ - head_ <= write_ - head_ <= capacity.
+// (1a) published_ == tail_ and read_ == head_ whenever their owner is not
+// inside a call.
 // (2) capacity is a power of 2. (3) Slots in [head_, write_) hold live
 // objects; the rest are raw storage. (4) Staged items, those in
 // [tail_, write_), are invisible to the consumer until Publish.
@@ -113,15 +119,14 @@ class SpscRing {
   [[nodiscard]] bool TryStage(T&& v) { return TryStageInPlace(std::move(v)); }
 
   // Number of items staged and not yet published.
-  size_t Staged() const {
-    return write_ - tail_.load(std::memory_order_relaxed);
-  }
+  size_t Staged() const { return write_ - published_; }
 
   // Makes every staged item visible to the consumer with one release store of
   // tail_. Does not store at all when nothing is staged, so that an idle tick
   // does not pull the producer's cache line away from the consumer.
   void Publish() {
-    if (write_ != tail_.load(std::memory_order_relaxed)) {
+    if (write_ != published_) {
+      published_ = write_;
       tail_.store(write_, std::memory_order_release);
     }
   }
@@ -139,11 +144,12 @@ class SpscRing {
   // Moves the oldest published item into out and destroys the slot's object.
   // Returns false, leaving out untouched, if no published item is available.
   [[nodiscard]] bool TryPop(T& out) {
-    const uint64_t head = head_.load(std::memory_order_relaxed);
+    const uint64_t head = read_;
     if (Available(head, 1) == 0) return false;
     T* slot = SlotAt(head);
     out = std::move(*slot);
     std::destroy_at(slot);
+    read_ = head + 1;
     head_.store(head + 1, std::memory_order_release);
     return true;
   }
@@ -158,30 +164,35 @@ class SpscRing {
   // producer without a write. Consumer only.
   template <class F>
   size_t ConsumeBatch(F&& f, size_t max) {
-    const uint64_t first = head_.load(std::memory_order_relaxed);
+    const uint64_t first = read_;
     const size_t n = Available(first, max);
     if (n == 0) return 0;
     for (uint64_t head = first, end = first + n; head != end; ++head) {
       f(SlotAt(head));
     }
+    read_ = first + n;
     head_.store(first + n, std::memory_order_release);
     return n;
   }
 
   template <class F>
   size_t PopBatch(F&& f, size_t max) {
-    const uint64_t first = head_.load(std::memory_order_relaxed);
+    const uint64_t first = read_;
     const size_t n = Available(first, max);
     if (n == 0) return 0;
     // Releases head_ on every exit, so an exception from f cannot leave
     // destroyed objects below head_ for ~SpscRing to destroy again.
     struct ReleaseOnExit {
       std::atomic<uint64_t>& head_index;
+      uint64_t& read;
       const uint64_t& head;
-      ~ReleaseOnExit() { head_index.store(head, std::memory_order_release); }
+      ~ReleaseOnExit() {
+        read = head;
+        head_index.store(head, std::memory_order_release);
+      }
     };
     uint64_t head = first;
-    const ReleaseOnExit release{head_, head};
+    const ReleaseOnExit release{head_, read_, head};
     for (const uint64_t end = first + n; head != end; ++head) {
       T* slot = SlotAt(head);
       f(std::move(*slot));
@@ -194,9 +205,19 @@ class SpscRing {
   // the consumer removes items); a true answer may be stale by the time it
   // returns.
   bool EmptyApprox() const {
-    const uint64_t head = head_.load(std::memory_order_relaxed);
-    return cached_tail_ == head &&
-           tail_.load(std::memory_order_relaxed) == head;
+    return cached_tail_ == read_ &&
+           tail_.load(std::memory_order_relaxed) == read_;
+  }
+
+  // Starts fetching the lines the next ConsumeBatch or TryPop reads first
+  // (tail_ and the oldest slot) without waiting for them, so that a caller
+  // that learnt of new items elsewhere (the mesh's has-data bits) overlaps
+  // these misses with its other work. A hint: no effect on the contents.
+  // Consumer only; call it only when published items are known to exist
+  // (prefetching a slot the producer is still writing would steal its line).
+  void PrefetchForConsume() const {
+    __builtin_prefetch(&tail_, 0, 3);
+    __builtin_prefetch(SlotAt(read_), 0, 3);
   }
 
   // ---- Any thread. ----
@@ -269,15 +290,26 @@ class SpscRing {
   const uint64_t mask_;
   const std::unique_ptr<Slot[]> slots_;
 
-  // Producer's lines: written only by the producer.
+  // Each index the other side reads has a line of its own; each side's
+  // private fields have another. write_ changes on every staged item and
+  // must not share tail_'s line: the consumer polls tail_, and every stage
+  // would pull that line back from it (measured on the 2-core VM: one-way
+  // throughput through the runtime went from 11.4 to 70.7 M msgs/s, and a
+  // spinning SubmitTo round trip from 1.66 to 0.43-0.65 us, when they were
+  // split).
+  // Shared index: written by the producer (Publish), read by the consumer.
   alignas(kCacheLine) std::atomic<uint64_t> tail_{0};  // Published end.
-  uint64_t write_ = 0;        // Staged end; tail_ <= write_.
-  uint64_t cached_head_ = 0;  // Last head_ the producer acquired.
-
-  // Consumer's lines: written only by the consumer. alignas also pads the
-  // ring's size to a multiple of kCacheLine, so nothing after it shares them.
+  // Shared index: written by the consumer, read by the producer when its
+  // cached copy shows the ring full.
   alignas(kCacheLine) std::atomic<uint64_t> head_{0};
-  uint64_t cached_tail_ = 0;  // Last tail_ the consumer acquired.
+  // Producer-private.
+  alignas(kCacheLine) uint64_t write_ = 0;  // Staged end; tail_ <= write_.
+  uint64_t published_ = 0;    // The value of tail_ (its only writer's copy).
+  uint64_t cached_head_ = 0;  // Last head_ the producer acquired.
+  // Consumer-private. alignas also pads the ring's size to a multiple of
+  // kCacheLine, so nothing after it shares these lines.
+  alignas(kCacheLine) uint64_t read_ = 0;  // The value of head_ (ditto).
+  uint64_t cached_tail_ = 0;               // Last tail_ the consumer acquired.
 };
 
 }  // namespace veloq::mesh

@@ -64,7 +64,9 @@ struct ShardStats {
 // tasks, its timers, its inbound mesh rings and its Parker (the I/O driver).
 //
 // One tick: resume up to task_budget tasks; run up to mesh_budget inbound
-// mesh messages; collect up to io_budget I/O completions; fire up to
+// mesh messages, then resume the tasks they woke with what is left of the
+// task budget (so that a request's reply leaves in the tick its request
+// arrived); collect up to io_budget I/O completions; fire up to
 // timer_budget expired timers; publish the outgoing mesh batch. With nothing
 // runnable it parks (see mesh::Mesh for the no-lost-wake-up protocol) until
 // the next timer.
@@ -192,7 +194,8 @@ class Shard {
   // The time shutdown deadlines are measured in: real time, or the virtual
   // clock under simulation (where it is what moves).
   TimePoint StopClockNow() const;
-  void RunTasks(size_t budget);
+  // Returns the number of tasks resumed.
+  size_t RunTasks(size_t budget);
   void Idle();
   // Polls for work for up to options_.idle_spin; true if some arrived.
   bool SpinForWork();
