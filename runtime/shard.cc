@@ -386,19 +386,20 @@ bool Shard::SpinForWork() {
   const bool has_timers = !timers_.empty();
   const TimePoint next_timer =
       has_timers ? timers_.NextDeadline() : TimePoint();
-  uint32_t i = 0;
-  while (internal::CycleClock::Now() - start < spin) {
+  // The clock is read every 16 polls (a TSC read costs about as much as a
+  // poll), and there is no PAUSE: on the 2-core VM it costs ~19 ns, which
+  // would add that much to the time to notice a message.
+  for (uint32_t i = 1;; ++i) {
     // Overflow to move on is work too: the next tick's Flush does it.
     if (mesh_->HasInbound(id_) || mesh_->TotalOverflow(id_) > 0) return true;
     if (parker_->Poll(options_.io_budget) > 0 || !run_queue_.empty()) {
       return true;
     }
-    if (has_timers && (++i & 63) == 0 && Now() >= next_timer) return true;
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#endif
+    if ((i & 15) == 0) {
+      if (internal::CycleClock::Now() - start >= spin) return false;
+      if (has_timers && (i & 63) == 0 && Now() >= next_timer) return true;
+    }
   }
-  return false;
 }
 
 void Shard::Idle() {
