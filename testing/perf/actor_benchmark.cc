@@ -3,26 +3,37 @@
 //
 // The CAF 0.17 counterparts (BM_Caf_*) are in the same binary
 // (caf_workloads.cc) with the same parameters; items_per_second compares
-// directly. Veloq runs a runtime with one shard per core (2 here); one
-// iteration is one whole workload, from spawning its actors until the last
-// has stopped.
+// directly. Veloq runs a runtime of VELOQ_BENCH_SHARDS shards (default 2;
+// testing/perf/bench_shards.h), and CAF a scheduler of as many threads when
+// the variable is set; every case records its count in the "shards" counter.
+// One iteration is one whole workload, from spawning its actors until the
+// last has stopped.
 //
 //   BM_Veloq_PingPongSameShard   200,000 messages between two actors on one
 //                                shard. Items: messages.
-//   BM_Veloq_PingPongCrossShard  the same with the actors on two shards:
-//                                every message crosses the mesh.
+//   BM_Veloq_PingPongCrossShard  the same with the actors on shards 0 and 1:
+//                                every message crosses the mesh. Needs 2+
+//                                shards (an error otherwise).
 //   BM_Veloq_Counting            a producer actor on shard 0 tells 1,000,000
-//                                increments to a counter on shard 1, then
-//                                asks it for the count (checked).
-//   BM_Veloq_CountingSameShard   the same, both on one shard.
-//   BM_Veloq_ThreadRing          100 actors in a ring on one shard pass a
+//                                increments to a counter on shard 1 (shard 0
+//                                when there is only one), then asks it for
+//                                the count (checked).
+//   BM_Veloq_CountingSameShard   the same, both on shard 0.
+//   BM_Veloq_ThreadRing          100 actors in a ring on shard 0 pass a
 //                                token 1,000,000 hops. Items: hops.
-//   BM_Veloq_ForkJoinCreation    100,000 actors (half per shard), each sent
-//                                one message right after its spawn; it
-//                                handles it and stops. Items: actors.
-//   BM_Veloq_Big                 120 actors over both shards, each sends
-//                                5,000 pings one at a time to random peers
-//                                and waits for each pong. Items: 1,200,000.
+//   BM_Veloq_ForkJoinCreation    100,000 actors split evenly over the shards,
+//                                each sent one message right after its spawn
+//                                on its own shard; it handles it and stops.
+//                                Items: actors.
+//   BM_Veloq_Big                 120 actors dealt round-robin over the
+//                                shards, each sends 5,000 pings one at a time
+//                                to random peers and waits for each pong.
+//                                Items: 1,200,000.
+//
+// PingPong, Counting and ThreadRing use at most two shards whatever the
+// count, so more shards only add idle ones; ForkJoinCreation and Big spread
+// over all of them.
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -33,19 +44,26 @@
 #include "actors/actor_table.h"
 #include "actors/promise.h"
 #include "benchmark/benchmark.h"
+#include "runtime/remote.h"
 #include "runtime/runtime.h"
+#include "runtime/shard.h"
 #include "runtime/spawn.h"
 #include "runtime/task.h"
+#include "testing/perf/bench_shards.h"
 
 namespace veloq::actors {
 namespace {
 
 using runtime::Task;
 
-constexpr uint32_t kShards = 2;
+// The runtime's shard count: VELOQ_BENCH_SHARDS, 2 when unset.
+uint32_t Shards() {
+  static const uint32_t shards = testing::perf::BenchShards(2);
+  return shards;
+}
 
 std::unique_ptr<runtime::Runtime> MakeRuntime() {
-  return *runtime::Runtime::Builder().Shards(kShards).Build();
+  return *runtime::Runtime::Builder().Shards(Shards()).Build();
 }
 
 // Runs `workload` (a Task<absl::Status>() callable) once per iteration on
@@ -53,6 +71,7 @@ std::unique_ptr<runtime::Runtime> MakeRuntime() {
 template <typename F>
 void RunIterations(benchmark::State& state, int64_t items, F workload) {
   auto rt = MakeRuntime();
+  state.counters["shards"] = rt->shard_count();
   absl::Status result = rt->Run([&]() -> Task<absl::Status> {
     for (auto _ : state) {
       absl::Status s = co_await workload();
@@ -118,6 +137,10 @@ class PongerWithSetup : public Ponger {
 
 void PingPong(benchmark::State& state, uint32_t pong_shard) {
   constexpr int32_t kMessages = 200'000;
+  if (pong_shard >= Shards()) {
+    state.SkipWithError("needs 2+ shards (VELOQ_BENCH_SHARDS)");
+    return;
+  }
   RunIterations(state, kMessages, [pong_shard]() -> Task<absl::Status> {
     ActorRef<Pinger> ping = Spawn<Pinger>();
     ActorRef<PongerWithSetup> pong =
@@ -187,7 +210,9 @@ void Counting(benchmark::State& state, uint32_t counter_shard) {
   });
 }
 
-void BM_Veloq_Counting(benchmark::State& state) { Counting(state, 1); }
+void BM_Veloq_Counting(benchmark::State& state) {
+  Counting(state, std::min<uint32_t>(1, Shards() - 1));
+}
 BENCHMARK(BM_Veloq_Counting)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_Veloq_CountingSameShard(benchmark::State& state) { Counting(state, 0); }
@@ -279,10 +304,18 @@ Task<absl::Status> ForkHere(int32_t n) {
 void BM_Veloq_ForkJoinCreation(benchmark::State& state) {
   constexpr int32_t kWorkers = 100'000;
   RunIterations(state, kWorkers, []() -> Task<absl::Status> {
-    auto remote = runtime::SpawnOn(1, [] { return ForkHere(kWorkers / 2); });
-    absl::Status here = co_await ForkHere(kWorkers - kWorkers / 2);
-    absl::Status there = co_await remote;
-    co_return here.ok() ? there : here;
+    // Shard s forks kWorkers / n workers, one more if s < kWorkers % n.
+    auto fork = [] {
+      const runtime::Shard* here = runtime::Shard::Current();
+      const int32_t n = static_cast<int32_t>(here->shard_count());
+      const int32_t s = static_cast<int32_t>(here->id());
+      return ForkHere(kWorkers / n + (s < kWorkers % n ? 1 : 0));
+    };
+    std::vector<absl::Status> joined = co_await runtime::InvokeOnAll(fork);
+    for (const absl::Status& s : joined) {
+      if (!s.ok()) co_return s;
+    }
+    co_return absl::OkStatus();
   });
 }
 BENCHMARK(BM_Veloq_ForkJoinCreation)
@@ -343,23 +376,23 @@ class BigActor : public Actor {
 void BM_Veloq_Big(benchmark::State& state) {
   constexpr int32_t kActors = 120;
   constexpr int32_t kPings = 5'000;
-  RunIterations(state, int64_t{kActors} * kPings * 2,
-                []() -> Task<absl::Status> {
-                  auto [promise, future] = MakePromise<void>();
-                  BigDone done{kActors, std::move(promise)};
-                  std::vector<ActorRef<BigActor>> actors;
-                  for (int32_t i = 0; i < kActors; ++i) {
-                    actors.push_back(
-                        co_await SpawnOn<BigActor>(i % kShards, &done, kPings));
-                  }
-                  for (int32_t i = 0; i < kActors; ++i) {
-                    actors[i].Tell(BigSetup{actors, static_cast<uint32_t>(i)});
-                  }
-                  for (auto& a : actors) a.Tell(BigGo{});
-                  absl::Status s = co_await future;
-                  for (auto& a : actors) a.Stop();
-                  co_return s;
-                });
+  RunIterations(
+      state, int64_t{kActors} * kPings * 2, []() -> Task<absl::Status> {
+        auto [promise, future] = MakePromise<void>();
+        BigDone done{kActors, std::move(promise)};
+        std::vector<ActorRef<BigActor>> actors;
+        for (int32_t i = 0; i < kActors; ++i) {
+          actors.push_back(
+              co_await SpawnOn<BigActor>(i % Shards(), &done, kPings));
+        }
+        for (int32_t i = 0; i < kActors; ++i) {
+          actors[i].Tell(BigSetup{actors, static_cast<uint32_t>(i)});
+        }
+        for (auto& a : actors) a.Tell(BigGo{});
+        absl::Status s = co_await future;
+        for (auto& a : actors) a.Stop();
+        co_return s;
+      });
 }
 BENCHMARK(BM_Veloq_Big)->Unit(benchmark::kMillisecond)->UseRealTime();
 

@@ -23,9 +23,13 @@
 //
 // One iteration is one whole workload: from spawning its actors until the last
 // of them has terminated, so no actor outlives its iteration. All cases share
-// one caf::actor_system with the default config (one scheduler worker per
-// core). The benchmark thread waits with actor_system::await_all_actors_done:
-// the BM_Caf_* cases run one at a time and are the system's only users, so "no
+// one caf::actor_system with the default config (CAF 0.17 gives its scheduler
+// max(4, cores) worker threads), except that VELOQ_BENCH_SHARDS=N, when set,
+// gives it N, as many as the Veloq side's shards (bench_shards.h); every case
+// records the worker count in the "shards" counter.
+//
+// The benchmark thread waits with actor_system::await_all_actors_done: the
+// BM_Caf_* cases run one at a time and are the system's only users, so "no
 // actor running" is exactly "this iteration's workload is over". Messages
 // that only set up or tear down a workload (handing out peers, stop waves,
 // completion reports) are not counted as items; they are under 0.1% of any
@@ -38,6 +42,7 @@
 
 #include "benchmark/benchmark.h"
 #include "caf/all.hpp"
+#include "testing/perf/bench_shards.h"
 
 namespace veloq {
 namespace {
@@ -53,15 +58,26 @@ using stop_atom = caf::atom_constant<caf::atom("stop")>;
 using token_atom = caf::atom_constant<caf::atom("token")>;
 using work_atom = caf::atom_constant<caf::atom("work")>;
 
-// The system is created on first use and deliberately never destroyed: CAF
-// 0.17.6's ~actor_system corrupts the heap when it runs from exit()'s static
-// destructors (a function-local `static caf::actor_system` aborts at exit even
-// in an otherwise empty program), while one destroyed before main returns is
-// fine. Every workload ends with all its actors terminated, so at exit the
-// scheduler's threads are idle.
-caf::actor_system& System() {
-  static caf::actor_system& system =
-      *new caf::actor_system(*new caf::actor_system_config);
+// The system is created on first use (System below) and deliberately never
+// destroyed: CAF 0.17.6's ~actor_system corrupts the heap when it runs from
+// exit()'s static destructors (a function-local `static caf::actor_system`
+// aborts at exit even in an otherwise empty program), while one destroyed
+// before main returns is fine. Every workload ends with all its actors
+// terminated, so at exit the scheduler's threads are idle. Its config lives as
+// long: the system keeps a reference to it.
+caf::actor_system& MakeSystem() {
+  auto* config = new caf::actor_system_config;
+  if (const uint32_t threads = testing::perf::BenchShards(0); threads > 0) {
+    config->set("scheduler.max-threads", size_t{threads});
+  }
+  return *new caf::actor_system(*config);
+}
+
+// The shared system; records its scheduler's worker count in the case's
+// "shards" counter, beside the Veloq cases' shard count.
+caf::actor_system& System(benchmark::State& state) {
+  static caf::actor_system& system = MakeSystem();
+  state.counters["shards"] = system.scheduler().num_workers();
   return system;
 }
 
@@ -100,7 +116,7 @@ caf::behavior RingMember(caf::stateful_actor<RingMemberState>* self,
 // Runs a ring of `members` actors whose token is delivered `hops` times in
 // all; the benchmark thread injects the first delivery.
 void RunRing(benchmark::State& state, int32_t members, int32_t hops) {
-  caf::actor_system& system = System();
+  caf::actor_system& system = System(state);
   for (auto _ : state) {
     std::vector<caf::actor> ring;
     ring.reserve(members);
@@ -162,7 +178,7 @@ caf::behavior Producer(caf::event_based_actor* self, caf::actor counter,
 
 void BM_Caf_Counting(benchmark::State& state) {
   constexpr int32_t kIncrements = 1'000'000;
-  caf::actor_system& system = System();
+  caf::actor_system& system = System(state);
   for (auto _ : state) {
     int64_t observed = -1;
     caf::actor counter = system.spawn(Counter);
@@ -192,7 +208,7 @@ caf::behavior ForkJoinWorker(caf::event_based_actor* self,
 
 void BM_Caf_ForkJoinCreation(benchmark::State& state) {
   constexpr int32_t kWorkers = 100'000;
-  caf::actor_system& system = System();
+  caf::actor_system& system = System(state);
   for (auto _ : state) {
     std::atomic<int32_t> handled{0};
     // The benchmark thread forks, as Savina's driver does. Forking from inside
@@ -284,7 +300,7 @@ caf::behavior BigSink(caf::stateful_actor<BigSinkState>* self) {
 void BM_Caf_Big(benchmark::State& state) {
   constexpr int32_t kWorkers = 120;
   constexpr int32_t kPings = 5'000;
-  caf::actor_system& system = System();
+  caf::actor_system& system = System(state);
   for (auto _ : state) {
     caf::actor sink = system.spawn(BigSink);
     std::vector<caf::actor> workers;

@@ -2,6 +2,9 @@
 // every ratio comes from one run on one machine:
 //   bazel run -c opt //testing/perf:mesh_benchmark
 // items_per_second is messages (one-way cases) or round trips per second.
+// BM_MeshAllToAll runs one shard per core, or VELOQ_BENCH_SHARDS shards when
+// that is set (testing/perf/bench_shards.h); the other cases use one or two
+// shards or pinned threads.
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
@@ -20,6 +23,7 @@
 #include "runtime/runtime.h"
 #include "runtime/spawn.h"
 #include "runtime/task.h"
+#include "testing/perf/bench_shards.h"
 
 namespace veloq {
 namespace {
@@ -230,13 +234,16 @@ void BM_SpawnOnRoundTripSpinning(benchmark::State& state) {
 }
 BENCHMARK(BM_SpawnOnRoundTripSpinning)->UseRealTime();
 
-// Every shard sends to every other shard; items = messages delivered.
+// Every shard sends to every other shard; items = messages delivered. The
+// "shards" counter records the shard count.
 void BM_MeshAllToAll(benchmark::State& state) {
-  const uint32_t cores = std::thread::hardware_concurrency();
-  auto rt = *Runtime::Builder().Shards(cores).IdleSpin(1s).Build();
+  const uint32_t shards =
+      testing::perf::BenchShards(std::thread::hardware_concurrency());
+  auto rt = *Runtime::Builder().Shards(shards).IdleSpin(1s).Build();
   const uint32_t n = rt->shard_count();
+  state.counters["shards"] = n;
   if (n < 2) {
-    state.SkipWithError("needs 2+ cores");
+    state.SkipWithError("needs 2+ shards (2+ cores, or VELOQ_BENCH_SHARDS)");
     return;
   }
   (void)rt->Run([&state, n]() -> Task<void> {

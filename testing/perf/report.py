@@ -9,6 +9,8 @@ hand to re-render a kept results directory:
 DIR holds what report.sh wrote:
   machine.txt              key=value lines: cpu, cores, kernel, compiler, ...
   gbench/<binary>.json     Google Benchmark --benchmark_out JSON, one per binary
+  scaling/<binary>_<N>.json  the same, of the shard-count sweep at N shards
+                           (report.sh --scaling; optional)
   fio/run<i>.txt           stdout of testing/perf/fio_compare.sh, one per run
   kv/shards<N>-run<i>.txt  stdout of testing/perf/kv_vs_redis.sh --shards N
   notes.txt                one line per thing skipped or failed (optional)
@@ -179,16 +181,34 @@ FIO_ROWS = [
 
 KV_TESTS = ["SET -P1", "GET -P1", "SET -P16", "GET -P16"]
 
-# Binaries whose shard count is fixed in the source (no flag, argument or
-# environment variable selects it), so scaling runs cannot vary it.
-NO_SHARD_KNOB = [
-    ("actor_benchmark", "kShards = 2 in actor_benchmark.cc (and CAF's "
-     "scheduler uses one worker per core)"),
-    ("mesh_benchmark", "BM_MeshAllToAll always runs one shard per "
-     "std::thread::hardware_concurrency(); the other cases use 2 shards"),
-    ("runtime_benchmark, driver_benchmark, net_benchmark", "one shard by "
-     "design (per-shard costs)"),
-    ("metrics_benchmark", "BM_ScrapeAll2Shards: 2 shards, fixed"),
+# The shard-count sweep (report.sh --scaling "1 2 4"): the binary runs with
+# VELOQ_BENCH_SHARDS=N and writes scaling/<binary>_<N>.json.
+# (binary, label, ours, peer or None, unit, fewest shards it runs at).
+SCALING_CASES = [
+    ("actor_benchmark", "Counting", "BM_Veloq_Counting", "BM_Caf_Counting",
+     "msgs/s", 1),
+    ("actor_benchmark", "Big", "BM_Veloq_Big", "BM_Caf_Big", "msgs/s", 1),
+    ("actor_benchmark", "ThreadRing", "BM_Veloq_ThreadRing",
+     "BM_Caf_ThreadRing", "hops/s", 1),
+    ("actor_benchmark", "ForkJoinCreation", "BM_Veloq_ForkJoinCreation",
+     "BM_Caf_ForkJoinCreation", "actors/s", 1),
+    ("actor_benchmark", "PingPong across shards",
+     "BM_Veloq_PingPongCrossShard", "BM_Caf_PingPong", "msgs/s", 2),
+    ("mesh_benchmark", "all-to-all", "BM_MeshAllToAll", None, "msgs/s", 2),
+]
+SCALING_BINARIES = ["actor_benchmark", "mesh_benchmark"]
+
+# How each binary picks its shard count, for the scaling section.
+SHARD_COUNTS = [
+    (["actor_benchmark"], "`VELOQ_BENCH_SHARDS=N` runs the Veloq cases on N "
+     "shards (default 2, as in the tables above) and CAF's scheduler on N "
+     "threads (default CAF's own, max(4, cores)); the sweep sets it"),
+    (["mesh_benchmark"], "`BM_MeshAllToAll` takes `VELOQ_BENCH_SHARDS` "
+     "(default one shard per core); the other cases use one or two shards "
+     "or pinned threads, by design"),
+    (["runtime_benchmark", "driver_benchmark", "net_benchmark"], "one "
+     "shard, by design (per-shard costs)"),
+    (["metrics_benchmark"], "`BM_ScrapeAll2Shards`: 2 shards, fixed"),
 ]
 
 # --- Reading results ------------------------------------------------------------
@@ -296,6 +316,7 @@ class Results:
     self.contexts = {}  # binary -> Google Benchmark context
     self.fio = []  # one dict per run
     self.kv = {}  # shards -> list of {test: (kv, redis)}
+    self.scaling = {}  # binary -> {shards: {key: Series}}
     self.redis_version = None
     self.notes = []
 
@@ -314,6 +335,18 @@ def LoadResults(d):
         r.contexts[binary] = ctx
       except (ValueError, KeyError, OSError) as e:
         r.notes.append("%s: unreadable JSON (%s)" % (name, e))
+  sdir = os.path.join(d, "scaling")
+  if os.path.isdir(sdir):
+    for name in sorted(os.listdir(sdir)):
+      m = re.match(r"^(.+)_(\d+)\.json$", name)
+      if not m:
+        continue
+      try:
+        series, _ = LoadGbench(os.path.join(sdir, name), m.group(1))
+      except (ValueError, KeyError, OSError) as e:
+        r.notes.append("scaling/%s: unreadable JSON (%s)" % (name, e))
+        continue
+      r.scaling.setdefault(m.group(1), {})[int(m.group(2))] = series
   fdir = os.path.join(d, "fio")
   if os.path.isdir(fdir):
     for name in sorted(os.listdir(fdir)):
@@ -438,6 +471,60 @@ def KvRows(results):
                       Stats([r for _, r in pairs]), headline=shards in ends))
       rows[-1].shards, rows[-1].test = shards, test
   return rows
+
+
+class ScalingRow:
+  """One case of the sweep at one shard count."""
+
+  def __init__(self, shards, ours, peer):
+    self.shards = shards
+    self.ours, self.peer = ours, peer  # (min, median, max) items/s, or None
+    self.ratio = Ratio(ours, peer)
+
+
+def ScalingRows(results):
+  """{label: [ScalingRow, ...] by shard count} for the cases that ran."""
+  out = {}
+  for binary, label, ours, peer, _, _ in SCALING_CASES:
+    rows = []
+    for shards, series in sorted(results.scaling.get(binary, {}).items()):
+      o = series.get(ours)
+      q = series.get(peer) if peer else None
+      if o is None and q is None:
+        continue
+      rows.append(ScalingRow(shards, Stats(o.rates) if o else None,
+                             Stats(q.rates) if q else None))
+    if rows:
+      out[label] = rows
+  return out
+
+
+def ScalingGaps(results):
+  """What the sweep lacks: one line per binary with no result at a shard
+  count it runs at (the counts report.sh asked for, from machine.txt), with
+  the notes that say why when it did not run at all."""
+  asked = sorted({int(n) for n in results.machine.get("scaling", "").split()
+                  if n.isdigit()})
+  # (name, {shards: results}, fewest shards it runs at, its notes' prefixes)
+  sweeps = [(b, results.scaling.get(b, {}),
+             min(c[5] for c in SCALING_CASES if c[0] == b),
+             (b + " shard sweep", "scaling/%s_" % b))
+            for b in SCALING_BINARIES]
+  sweeps.append(("kv_server", results.kv, 1,
+                 ("redis comparison", "kv_vs_redis.sh")))
+  gaps = []
+  for name, have, fewest, prefixes in sweeps:
+    if not have:
+      why = [n for n in results.notes if n.startswith(prefixes)]
+      gaps.append("`%s`: not run%s" % (
+          name, " (%s)" % "; ".join(why) if why else ""))
+      continue
+    lacking = [n for n in asked if n >= fewest and n not in have]
+    if lacking:
+      gaps.append("`%s`: no results at %s shard%s" % (
+          name, ", ".join(str(n) for n in lacking),
+          "" if lacking == [1] else "s"))
+  return gaps
 
 
 # --- Formatting -------------------------------------------------------------------
@@ -593,12 +680,15 @@ def NiceStep(span, ticks=5):
 
 
 class Axis:
-  """Maps values to x (or y) pixels, linear from 0 or log10; gives ticks."""
+  """Maps values to x (or y) pixels, linear from 0 or log10; gives ticks.
 
-  def __init__(self, lo_px, hi_px, values):
+  log10 when the largest value is more than `log_above` times the smallest.
+  """
+
+  def __init__(self, lo_px, hi_px, values, log_above=20):
     values = [v for v in values if v is not None and v > 0] or [1]
     vmin, vmax = min(values), max(values)
-    self.log = vmax / vmin > 20
+    self.log = vmax / vmin > log_above
     self.lo_px, self.hi_px = lo_px, hi_px
     if self.log:
       self.lo = 10 ** math.floor(math.log10(vmin))
@@ -708,7 +798,9 @@ def LineChartSvg(title, series, xlabel, ylabel, metric="rate"):
   """series: [(name, [(x, y), ...], dashed, color or None)] -> SVG text.
 
   x is linear, or log2 when every x is positive and they span 8× or more
-  (shard counts 1, 2, 4, ... 16); y is linear from 0.
+  (shard counts 1, 2, 4, ... 16); y is linear from 0, or log10 when the
+  values span more than 5×, so that a line far below another keeps its
+  shape.
   """
   width, height = 700, 380
   x0, x1, y0, y1 = 80, 500, 330, 50  # plot box: y0 is the bottom
@@ -725,17 +817,10 @@ def LineChartSvg(title, series, xlabel, ylabel, metric="rate"):
   def X(v):
     return x0 + (f(v) - xlo) / (xhi - xlo) * (x1 - x0)
 
-  step = NiceStep(max(ys) * 1.05)
-  yhi = step * math.ceil(max(ys) * 1.05 / step) if max(ys) > 0 else 1
-
-  def Y(v):
-    return y0 - v / yhi * (y0 - y1)
-
-  t = 0.0
-  while t <= yhi * 1.0001:
+  Y = Axis(y0, y1, ys, log_above=5)
+  for t in Y.ticks:
     svg.line(x0, Y(t), x1, Y(t), stroke="#e2e8f0")
     svg.text(x0 - 6, Y(t) + 4, TickLabel(t, metric), size=10, anchor="end")
-    t += step
   for x in xs:
     svg.line(X(x), y0, X(x), y0 + 4)
     svg.text(X(x), y0 + 16, FormatNumber(x), size=10, anchor="middle")
@@ -743,7 +828,8 @@ def LineChartSvg(title, series, xlabel, ylabel, metric="rate"):
   svg.line(x0, y0, x0, y1)
   svg.text((x0 + x1) / 2, y0 + 36, xlabel + (" (log scale)" if log2 else ""),
            size=11, anchor="middle")
-  svg.text(18, (y0 + y1) / 2, ylabel, size=11, anchor="middle", rotate=-90)
+  svg.text(18, (y0 + y1) / 2, ylabel + (" (log scale)" if Y.log else ""),
+           size=11, anchor="middle", rotate=-90)
   ly = y1
   for i, (name, pts, dashed, color) in enumerate(series):
     color = color or SERIES_COLORS[i % len(SERIES_COLORS)]
@@ -811,6 +897,114 @@ def Plot(plots, name, svg_text):
   return name
 
 
+def _Slug(label):
+  return re.sub(r"[^a-z0-9]+", "_", label.lower()).strip("_")
+
+
+def ScalingSection(results, kv_rows, plots):
+  """The "Scaling with shard count" section: the actor and mesh sweep, then
+  kv_server's, then what did not run and how each binary picks its count."""
+  m = results.machine
+  md = ["## Scaling with shard count", ""]
+  rows = ScalingRows(results)
+  counts = sorted({n for b in results.scaling.values() for n in b} |
+                  set(results.kv))
+  if not rows and len(results.kv) <= 1:
+    md += ["Not run (`report.sh --scaling \"1 2 4\"` runs actor_benchmark, "
+           "mesh_benchmark and kv_vs_redis.sh at each shard count).", ""]
+  else:
+    md += ["The sweep, at %s shards on %s cores (`report.sh --scaling`). "
+           "Every figure is items/s, min / median / max over the "
+           "repetitions; a ratio is median(Veloq) / median(CAF)." %
+           (", ".join(str(n) for n in counts), m.get("cores", "?")), ""]
+
+  actors = [(label, unit) for b, label, _, _, unit, _ in SCALING_CASES
+            if b == "actor_benchmark" and label in rows]
+  if actors:
+    md += ["### Actors: Veloq vs CAF 0.17", "",
+           "`actor_benchmark` with `VELOQ_BENCH_SHARDS=N`: the Veloq runtime "
+           "has N shards, CAF's scheduler N threads. Counting, ThreadRing "
+           "and PingPong keep their actors on shards 0 and 1 (Counting on "
+           "shard 0 alone at N = 1), so more shards only add idle ones; "
+           "ForkJoinCreation and Big spread over all of them. PingPong "
+           "across shards needs N ≥ 2.", "",
+           "| workload | shards | Veloq (min / median / max) | CAF 0.17 "
+           "(min / median / max) | ratio |",
+           "| --- | --- | --- | --- | --- |"]
+    for label, unit in actors:
+      for r in rows[label]:
+        md.append("| %s | %d | %s | %s | %s |" % (
+            label, r.shards, FormatTriple(r.ours, unit),
+            FormatTriple(r.peer, unit), FormatRatio(r.ratio)))
+    md.append("")
+    for label, unit in actors:
+      if len(rows[label]) < 2:
+        continue
+      ours = [(r.shards, r.ours[1]) for r in rows[label] if r.ours]
+      peer = [(r.shards, r.peer[1]) for r in rows[label] if r.peer]
+      series = [("Veloq", ours, False, OURS_COLOR),
+                ("CAF 0.17", peer, True, SERIES_COLORS[1])]
+      name = Plot(plots, "scaling_actors_%s.svg" % _Slug(label), LineChartSvg(
+          "%s vs shards: Veloq vs CAF 0.17" % label,
+          [x for x in series if x[1]],
+          "shards (Veloq) = scheduler threads (CAF)", "%s (median)" % unit))
+      md += ["![%s vs shards](benchmarks/%s)" % (label, name), ""]
+
+  mesh = rows.get("all-to-all")
+  if mesh:
+    md += ["### Mesh: all to all", "",
+           "`BM_MeshAllToAll` with `VELOQ_BENCH_SHARDS=N`: every shard sends "
+           "2^20 messages spread over the others per iteration.", "",
+           "| shards | messages/s, all shards (min / median / max) | per shard "
+           "(median) |", "| --- | --- | --- |"]
+    for r in mesh:
+      md.append("| %d | %s | %s |" % (
+          r.shards, FormatTriple(r.ours, "msgs/s"),
+          FormatValue(r.ours[1] / r.shards, "msgs/s") if r.ours else "—"))
+    md.append("")
+    pts = [(r.shards, r.ours[1]) for r in mesh if r.ours]
+    if len(pts) > 1:
+      name = Plot(plots, "scaling_mesh_all_to_all.svg", LineChartSvg(
+          "Mesh all-to-all vs shards", [
+              ("all shards", pts, False, OURS_COLOR),
+              ("per shard", [(n, v / n) for n, v in pts], True,
+               SERIES_COLORS[2])], "shards", "msgs/s (median)"))
+      md += ["![mesh all-to-all vs shards](benchmarks/%s)" % name, ""]
+
+  if len(results.kv) > 1:
+    md += ["### kv_server vs redis-server", "",
+           "kv_server at %s shards on %s cores (`kv_vs_redis.sh --shards N`; "
+           "redis-server is one thread, measured beside each)."
+           % (", ".join(str(s) for s in sorted(results.kv)),
+              m.get("cores", "?")), ""]
+    for pipeline in ("16", "1"):
+      series = []
+      for i, op in enumerate(("SET", "GET")):
+        test = "%s -P%s" % (op, pipeline)
+        color = SERIES_COLORS[i]
+        ours = [(r.shards, r.ours[1]) for r in kv_rows if r.test == test]
+        peer = [(r.shards, r.peer[1]) for r in kv_rows if r.test == test]
+        if ours:
+          series.append(("kv_server " + test, ours, False, color))
+          series.append(("redis " + test, peer, True, color))
+      if series:
+        name = Plot(plots, "scaling_kv_p%s.svg" % pipeline, LineChartSvg(
+            "kv_server vs shards, redis-benchmark -c 50 -P %s" % pipeline,
+            series, "kv_server shards (the client shares the cores)",
+            "requests/s (median)"))
+        md += ["![kv_server vs shards, -P %s](benchmarks/%s)" % (pipeline,
+                                                                 name), ""]
+
+  gaps = ScalingGaps(results)
+  if gaps and (rows or len(results.kv) > 1):
+    md += ["Not in this sweep:", ""] + ["- %s." % g for g in gaps] + [""]
+  md += ["How each binary picks its shard count:", ""]
+  md += ["- %s: %s." % (", ".join("`%s`" % b for b in binaries), why)
+         for binaries, why in SHARD_COUNTS]
+  md.append("")
+  return md
+
+
 def Generate(results, command=None):
   """-> (markdown text, {svg file name: svg text})."""
   gb_rows, missing = GbenchRows(results)
@@ -847,11 +1041,14 @@ def Generate(results, command=None):
   cmd = command or m.get("command")
   if cmd:
     md.append("| command | `%s` |" % cmd.replace("|", "\\|"))
-  md += ["", "Reproduce: `testing/perf/report.sh` (builds `bazel build -c opt "
+  md += ["", "Reproduce: `testing/perf/report.sh` or `bazel run -c opt "
+         "//testing/perf:report` (builds `bazel build -c opt "
          "//testing/perf:all //samples/kv:kv_server` once, then runs every "
-         "binary, `fio_compare.sh` and `kv_vs_redis.sh`). On a machine "
-         "without Bazel, copy the `-c opt` binaries over and run "
-         "`testing/perf/report.sh --bin DIR`; see the top of "
+         "binary, the shard-count sweep, `fio_compare.sh` and "
+         "`kv_vs_redis.sh`). For a machine without Bazel, "
+         "`testing/perf/report.sh --bundle DIR` copies the binaries, their "
+         "shared libraries and the scripts into DIR; run "
+         "`DIR/testing/perf/report.sh` there. See the top of "
          "`testing/perf/report.sh` for every option.", ""]
 
   # Headline.
@@ -927,38 +1124,7 @@ def Generate(results, command=None):
                                                      headline_plots]:
       md += ["![%s](benchmarks/%s)" % (title, area_plot[area]), ""]
 
-  # Scaling.
-  md += ["## Scaling with shard count", ""]
-  if len(results.kv) > 1:
-    md += ["kv_server at %s shards on %s cores (`kv_vs_redis.sh --shards N`; "
-           "redis-server is one thread, measured beside each)."
-           % (", ".join(str(s) for s in sorted(results.kv)),
-              m.get("cores", "?")), ""]
-    for pipeline in ("16", "1"):
-      series = []
-      for i, op in enumerate(("SET", "GET")):
-        test = "%s -P%s" % (op, pipeline)
-        color = SERIES_COLORS[i]
-        ours = [(r.shards, r.ours[1]) for r in kv_rows if r.test == test]
-        peer = [(r.shards, r.peer[1]) for r in kv_rows if r.test == test]
-        if ours:
-          series.append(("kv_server " + test, ours, False, color))
-          series.append(("redis " + test, peer, True, color))
-      if series:
-        name = Plot(plots, "scaling_kv_p%s.svg" % pipeline, LineChartSvg(
-            "kv_server vs shards, redis-benchmark -c 50 -P %s" % pipeline,
-            series, "kv_server shards (the client shares the cores)",
-            "requests/s (median)"))
-        md += ["![kv_server vs shards, -P %s](benchmarks/%s)" % (pipeline,
-                                                                 name), ""]
-  else:
-    md += ["Not run (`report.sh --scaling \"1 2 4\"` runs kv_vs_redis.sh at "
-           "each shard count).", ""]
-  md += ["Only kv_server takes a shard count; these benchmarks fix theirs in "
-         "the source, so they are not scaled (on a bigger machine they run "
-         "as written):", ""]
-  md += ["- `%s`: %s." % (b, why) for b, why in NO_SHARD_KNOB]
-  md.append("")
+  md += ScalingSection(results, kv_rows, plots)
 
   # Unpaired.
   paired = {p["ours"] for p in PAIRS} | {p["peer"] for p in PAIRS}
