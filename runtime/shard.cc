@@ -202,10 +202,15 @@ void Shard::Tick(size_t task_budget, size_t mesh_budget) {
   const size_t ran = RunTasks(task_budget);
   tick_mesh_budget_ = mesh_budget;
   last_drained_ = mesh_->Drain(id_, mesh_budget);
-  // Tasks the messages woke (an actor's mailbox, a SubmitTo's awaiter) run
-  // now, so what they send goes out with this tick's Flush rather than the
-  // next one's: one tick less per cross-shard hop.
-  if (last_drained_ > 0 && ran < task_budget) RunTasks(task_budget - ran);
+  if (last_drained_ > 0 && ran < task_budget) {
+    // What the messages and the tasks before them sent (replies of plain
+    // SubmitTo functions, say) leaves now, not after the tasks below.
+    mesh_->Flush(id_);
+    // Tasks the messages woke (an actor's mailbox, a SubmitTo's awaiter) run
+    // now, so what they send goes out with this tick's Flush rather than the
+    // next one's: one tick less per cross-shard hop.
+    RunTasks(task_budget - ran);
+  }
   parker_->Poll(options_.io_budget);
   if (!timers_.empty()) timers_.FireExpired(Now(), options_.timer_budget);
   mesh_->Flush(id_);
@@ -391,7 +396,7 @@ bool Shard::SpinForWork() {
   // would add that much to the time to notice a message.
   for (uint32_t i = 1;; ++i) {
     // Overflow to move on is work too: the next tick's Flush does it.
-    if (mesh_->HasInbound(id_) || mesh_->TotalOverflow(id_) > 0) return true;
+    if (mesh_->PollInbound(id_) || mesh_->TotalOverflow(id_) > 0) return true;
     if (parker_->Poll(options_.io_budget) > 0 || !run_queue_.empty()) {
       return true;
     }

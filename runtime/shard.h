@@ -64,10 +64,11 @@ struct ShardStats {
 // tasks, its timers, its inbound mesh rings and its Parker (the I/O driver).
 //
 // One tick: resume up to task_budget tasks; run up to mesh_budget inbound
-// mesh messages, then resume the tasks they woke with what is left of the
-// task budget (so that a request's reply leaves in the tick its request
-// arrived); collect up to io_budget I/O completions; fire up to
-// timer_budget expired timers; publish the outgoing mesh batch. With nothing
+// mesh messages, publish what they (and the tasks before) sent, then resume
+// the tasks they woke with what is left of the task budget (so that a
+// request's reply leaves in the tick its request arrived); collect up to
+// io_budget I/O completions; fire up to timer_budget expired timers; publish
+// the outgoing mesh batch. With nothing
 // runnable it parks (see mesh::Mesh for the no-lost-wake-up protocol) until
 // the next timer.
 //
