@@ -173,6 +173,15 @@ size_t Mesh::Drain(uint32_t to, size_t budget) {
     local.pending[w] = 0;
     any |= bits[w] != 0;
   }
+  // Hot rings with published items are drained even before their bit lands
+  // (the bit then finds them empty, or holding later messages).
+  for (uint32_t i = 0; i < local.hot_count; ++i) {
+    const uint32_t from = local.hot[i];
+    if (!RingFor(from, to).EmptyApprox()) {
+      bits[from / 64] |= uint64_t{1} << (from % 64);
+      any = true;
+    }
+  }
   size_t ran = 0;
   if (any) {
     // Round robin: each Drain starts one sender further, so with small
@@ -195,7 +204,10 @@ size_t Mesh::Drain(uint32_t to, size_t budget) {
             local.received_from[from] += got;
           }
           if (!ring.EmptyApprox()) local.pending[w] |= uint64_t{1} << bit;
-          if (got > 0) WakeSenderWantingSpace(from, to);
+          if (got > 0) {
+            MarkHot(local, from);
+            WakeSenderWantingSpace(from, to);
+          }
         }
       }
     }
@@ -236,6 +248,26 @@ size_t Mesh::DrainAlien(uint32_t to, size_t budget) {
     ++ran;
   }
   return ran;
+}
+
+void Mesh::MarkHot(Local& local, uint32_t from) {
+  for (uint32_t i = 0; i < local.hot_count; ++i) {
+    if (local.hot[i] == from) return;
+  }
+  if (local.hot_count < kHotRings) {
+    local.hot[local.hot_count++] = from;
+    return;
+  }
+  local.hot[local.hot_next] = from;
+  local.hot_next = (local.hot_next + 1) % kHotRings;
+}
+
+bool Mesh::PollInbound(uint32_t to) const {
+  const Local& local = locals_[to];
+  for (uint32_t i = 0; i < local.hot_count; ++i) {
+    if (!RingFor(local.hot[i], to).EmptyApprox()) return true;
+  }
+  return HasInbound(to);
 }
 
 bool Mesh::HasInbound(uint32_t to) const {

@@ -70,6 +70,11 @@ struct MeshOptions {
 // sender sets its bit (fetch_or, release) after publishing; the receiver
 // exchanges the mask to zero (acquire) and drains only the rings whose bits
 // were set, so an idle ring costs nothing per poll at any shard count.
+// Besides, a receiver keeps up to kHotRings "hot" senders (those its last
+// drains took messages from) and checks their rings' tails directly when it
+// polls and drains: on a busy pair the tail is visible one transfer before
+// the has-data word. This is only a shortcut: the bit is still set and
+// cleared as before, and parking looks at the mask alone.
 //
 // Notify-on-park: each shard's state moves RUNNING -> PARKING -> PARKED and
 // back to RUNNING.
@@ -132,6 +137,13 @@ class Mesh {
   // only (other threads may call it for diagnostics; the answer is stale).
   bool HasInbound(uint32_t to) const;
 
+  // HasInbound, and also true as soon as a hot ring (one that the last
+  // drains of `to` took messages from) has published items, before their
+  // sender's has-data bit lands. What an idle shard polls: on a busy pair of
+  // shards it notices a message one cache-line transfer sooner (the ring's
+  // tail is visible before the has-data word is). Shard `to` only.
+  bool PollInbound(uint32_t to) const;
+
   // Enqueues `m` for shard `to` from a thread that is not a shard (or from a
   // shard outside its tick), and wakes `to` if it is parked. Thread-safe.
   void PostFromAlien(uint32_t to, Message m);
@@ -161,6 +173,9 @@ class Mesh {
 
  private:
   static constexpr uint32_t kWords = kMaxShards / 64;
+  // Rings a receiver polls directly besides its has-data mask: small, so an
+  // idle poll stays a handful of loads at any shard count.
+  static constexpr uint32_t kHotRings = 4;
   enum ParkState : uint32_t { kRunning = 0, kParking = 1, kParked = 2 };
 
   using Ring = SpscRing<Message>;
@@ -196,9 +211,14 @@ class Mesh {
     std::unique_ptr<Destination[]> dests;
     std::unique_ptr<uint64_t[]> received_from;  // per sending shard
     std::unique_ptr<ChunkCache> chunks;         // for every dests[i].overflow
-    std::vector<uint32_t> dirty;       // destinations with staged or overflow
-    uint64_t pending[kWords] = {};     // rings left non-empty by budget
-    uint32_t drain_start = 0;          // round-robin start of the next Drain
+    std::vector<uint32_t> dirty;    // destinations with staged or overflow
+    uint64_t pending[kWords] = {};  // rings left non-empty by budget
+    uint32_t drain_start = 0;       // round-robin start of the next Drain
+    // Senders this shard drained from most recently (receiver side), at
+    // most kHotRings; PollInbound and Drain look at their rings directly.
+    uint32_t hot[kHotRings] = {};
+    uint32_t hot_count = 0;
+    uint32_t hot_next = 0;  // the slot the next new hot sender replaces
     std::vector<Message> alien_batch;  // alien messages being drained
     size_t alien_next = 0;
     Waker* waker = nullptr;
@@ -211,6 +231,9 @@ class Mesh {
   Ring& RingFor(uint32_t from, uint32_t to) {
     return *rings_[static_cast<size_t>(from) * n_ + to];
   }
+  const Ring& RingFor(uint32_t from, uint32_t to) const {
+    return *rings_[static_cast<size_t>(from) * n_ + to];
+  }
   // Sets from's bit in to's mask, then wakes `to` if parked.
   void SetHasData(uint32_t from, uint32_t to);
   // Moves what fits of d's overflow into the ring, staged, in order. True if
@@ -221,6 +244,8 @@ class Mesh {
   // After `to` popped from the from->to ring: wakes `from` if it parked
   // waiting for space there.
   void WakeSenderWantingSpace(uint32_t from, uint32_t to);
+  // Receiver `to` took messages from `from`: remember its ring as hot.
+  void MarkHot(Local& local, uint32_t from);
 
   const uint32_t n_;
   const size_t publish_batch_;

@@ -376,6 +376,35 @@ TEST(MeshTest, LongBurstMovesOverflowIntoFreedSpaceWithoutAFlush) {
   EXPECT_EQ(log, Expected(0, 0, seq));
 }
 
+TEST(MeshTest, PollInboundSeesHotRingsAndIsFalseWhenAllAreDrained) {
+  // Six senders, more than a receiver keeps hot: every message still
+  // arrives once, in order per sender, and an idle receiver polls false.
+  constexpr uint32_t kShards = 7;
+  Mesh mesh({.shards = kShards, .ring_capacity = 8});
+  Log log;
+  std::vector<uint64_t> next(kShards, 0);
+  for (int round = 0; round < 20; ++round) {
+    for (uint32_t from = 1; from < kShards; ++from) {
+      if ((round + from) % 3 == 0) continue;  // a changing subset sends
+      for (int i = 0; i < 3; ++i) {
+        mesh.Send(from, 0, Record(&log, from, next[from]++));
+      }
+      mesh.Flush(from);
+    }
+    EXPECT_TRUE(mesh.PollInbound(0));
+    while (mesh.Drain(0, 2) > 0) {
+    }
+    EXPECT_FALSE(mesh.PollInbound(0));
+    EXPECT_FALSE(mesh.HasInbound(0));
+  }
+  for (uint32_t from = 1; from < kShards; ++from) {
+    Log mine;
+    std::copy_if(log.begin(), log.end(), std::back_inserter(mine),
+                 [from](const Delivery& d) { return d.from == from; });
+    EXPECT_EQ(mine, Expected(from, 0, next[from])) << "from " << from;
+  }
+}
+
 TEST(MeshTest, PostFromAlienFromAnotherThread) {
   Mesh mesh({.shards = 2, .ring_capacity = 4});
   Log log;
