@@ -156,6 +156,29 @@ size_t Mesh::Drain(uint32_t to, size_t budget) {
   bool any = false;
   for (uint32_t w = 0; w < kWords; ++w) {
     bits[w] = local.pending[w];
+    local.pending[w] = 0;
+    any |= bits[w] != 0;
+  }
+  // Hot rings with published items are drained even before their bit lands
+  // (the bit then finds them empty, or holding later messages). When one
+  // has some, this Drain leaves the signal line (mask and alien flag) alone:
+  // its sender may be setting the bit right now, and waiting for that line
+  // would give back the transfer the shortcut saved. The next Drain reads
+  // it whatever the hot rings hold, so a sender behind a busy hot one waits
+  // at most one Drain longer.
+  bool skip_signal = false;
+  if (!local.skipped_signal) {
+    for (uint32_t i = 0; i < local.hot_count; ++i) {
+      const uint32_t from = local.hot[i];
+      if (!RingFor(from, to).EmptyApprox()) {
+        bits[from / 64] |= uint64_t{1} << (from % 64);
+        any = true;
+        skip_signal = true;
+      }
+    }
+  }
+  local.skipped_signal = skip_signal;
+  for (uint32_t w = 0; w < kWords && !skip_signal; ++w) {
     // Load first: an idle receiver does not write the shared line.
     const uint64_t seen = s.has_data[w].load(std::memory_order_relaxed);
     if (seen != 0) {
@@ -169,17 +192,7 @@ size_t Mesh::Drain(uint32_t to, size_t budget) {
         RingFor(from, to).PrefetchForConsume();
       }
       bits[w] |= s.has_data[w].exchange(0, std::memory_order_acquire);
-    }
-    local.pending[w] = 0;
-    any |= bits[w] != 0;
-  }
-  // Hot rings with published items are drained even before their bit lands
-  // (the bit then finds them empty, or holding later messages).
-  for (uint32_t i = 0; i < local.hot_count; ++i) {
-    const uint32_t from = local.hot[i];
-    if (!RingFor(from, to).EmptyApprox()) {
-      bits[from / 64] |= uint64_t{1} << (from % 64);
-      any = true;
+      any |= bits[w] != 0;
     }
   }
   size_t ran = 0;
@@ -212,7 +225,7 @@ size_t Mesh::Drain(uint32_t to, size_t budget) {
       }
     }
   }
-  if (ran < budget) ran += DrainAlien(to, budget - ran);
+  if (ran < budget && !skip_signal) ran += DrainAlien(to, budget - ran);
   local.received.store(local.received.load(std::memory_order_relaxed) + ran,
                        std::memory_order_relaxed);
   return ran;

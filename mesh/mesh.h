@@ -135,6 +135,8 @@ class Mesh {
 
   // Whether shard `to` has inbound messages it has not drained. Shard `to`
   // only (other threads may call it for diagnostics; the answer is stale).
+  // May also be true for a has-data bit whose messages a Drain already took
+  // through the hot-ring shortcut; the next Drain clears such a bit.
   bool HasInbound(uint32_t to) const;
 
   // HasInbound, and also true as soon as a hot ring (one that the last
@@ -218,7 +220,8 @@ class Mesh {
     // most kHotRings; PollInbound and Drain look at their rings directly.
     uint32_t hot[kHotRings] = {};
     uint32_t hot_count = 0;
-    uint32_t hot_next = 0;  // the slot the next new hot sender replaces
+    uint32_t hot_next = 0;        // the slot the next new hot sender replaces
+    bool skipped_signal = false;  // the last Drain took only hot rings
     std::vector<Message> alien_batch;  // alien messages being drained
     size_t alien_next = 0;
     Waker* waker = nullptr;
