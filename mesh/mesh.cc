@@ -93,6 +93,7 @@ void Mesh::Flush(uint32_t from) {
       ring.Publish();
       d.staged = false;
       SetHasData(from, to);
+      ring.PrefetchForStage();
     }
     // Destinations still in overflow stay dirty: retried next Flush.
     if (!d.overflow.empty()) {
@@ -278,7 +279,12 @@ void Mesh::MarkHot(Local& local, uint32_t from) {
 bool Mesh::PollInbound(uint32_t to) const {
   const Local& local = locals_[to];
   for (uint32_t i = 0; i < local.hot_count; ++i) {
-    if (!RingFor(local.hot[i], to).EmptyApprox()) return true;
+    const Ring& ring = RingFor(local.hot[i], to);
+    if (!ring.EmptyApprox()) {
+      // Published: fetch the first slot while the shard gets to its Drain.
+      ring.PrefetchForConsume();
+      return true;
+    }
   }
   return HasInbound(to);
 }
