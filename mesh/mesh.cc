@@ -190,7 +190,9 @@ size_t Mesh::Drain(uint32_t to, size_t budget) {
       for (uint64_t word = seen; word != 0; word &= word - 1) {
         const uint32_t from =
             w * 64 + static_cast<uint32_t>(__builtin_ctzll(word));
-        RingFor(from, to).PrefetchForConsume();
+        // Not a hot ring: its bit often lands after the shortcut emptied
+        // it, and its next slot is then the one the producer is writing.
+        if (!IsHot(local, from)) RingFor(from, to).PrefetchForConsume();
       }
       bits[w] |= s.has_data[w].exchange(0, std::memory_order_acquire);
       any |= bits[w] != 0;
@@ -264,10 +266,15 @@ size_t Mesh::DrainAlien(uint32_t to, size_t budget) {
   return ran;
 }
 
-void Mesh::MarkHot(Local& local, uint32_t from) {
+bool Mesh::IsHot(const Local& local, uint32_t from) {
   for (uint32_t i = 0; i < local.hot_count; ++i) {
-    if (local.hot[i] == from) return;
+    if (local.hot[i] == from) return true;
   }
+  return false;
+}
+
+void Mesh::MarkHot(Local& local, uint32_t from) {
+  if (IsHot(local, from)) return;
   if (local.hot_count < kHotRings) {
     local.hot[local.hot_count++] = from;
     return;

@@ -46,10 +46,11 @@ struct MeshOptions {
 //
 // Batching: Send stages a message in the from->to ring without publishing it;
 // Flush publishes every ring `from` staged into (one release store per ring)
-// and signals each receiver once. A shard calls Flush once per tick, so a
-// burst of messages costs one publication and at most one wake-up. A batch
-// that reaches MeshOptions::publish_batch messages is published by Send
-// itself, so a long tick does not hold the receiver back.
+// and signals each receiver once. A shard calls Flush at the end of its tick
+// (and once more mid-tick when the messages it drained woke tasks), so a
+// burst of messages costs one or two publications and wake-ups, not one
+// per message. A batch that reaches MeshOptions::publish_batch messages is
+// published by Send itself, so a long tick does not hold the receiver back.
 //
 // Overflow: a full ring never drops a message and never blocks the sender.
 // Messages that do not fit wait in a per-destination overflow queue on the
@@ -73,17 +74,21 @@ struct MeshOptions {
 // Besides, a receiver keeps up to kHotRings "hot" senders (those its last
 // drains took messages from) and checks their rings' tails directly when it
 // polls and drains: on a busy pair the tail is visible one transfer before
-// the has-data word. This is only a shortcut: the bit is still set and
-// cleared as before, and parking looks at the mask alone.
+// the has-data word. A Drain that finds a hot ring with items takes only the
+// hot rings and leaves the signal line (mask and alien inbox) to the next
+// Drain, which always reads it (LastDrainWasComplete tells them apart). This
+// is only a shortcut: the bit is still set and cleared by exchange as
+// before, and parking looks at the mask alone.
 //
 // Notify-on-park: each shard's state moves RUNNING -> PARKING -> PARKED and
 // back to RUNNING.
 //   Receiver (PrepareToPark): store PARKING; re-check its has-data mask and
 //   alien inbox; if empty, CAS PARKING -> PARKED and block in its Waker's
 //   wait. FinishPark stores RUNNING.
-//   Sender (Flush/PostFromAlien): make the data visible and set the has-data
-//   bit (or alien flag), then load the state; if not RUNNING, exchange it to
-//   RUNNING and call Wake() only if the old state was PARKED.
+//   Sender (Flush, Send when it publishes a batch, PostFromAlien): make the
+//   data visible and set the has-data bit (or alien flag), then load the
+//   state; if not RUNNING, exchange it to RUNNING and call Wake() only if
+//   the old state was PARKED.
 // No lost wake-up: all four accesses (the receiver's PARKING store and mask
 // load; the sender's bit RMW and state load) are seq_cst, so in their single
 // total order either the sender's bit set precedes the receiver's re-check
@@ -132,6 +137,14 @@ class Mesh {
   // has-data order, then the alien inbox). Returns how many ran. Shard `to`
   // only.
   size_t Drain(uint32_t to, size_t budget);
+
+  // Whether shard `to`'s last Drain looked at everything: its has-data mask
+  // and alien inbox as well as its hot rings. A Drain that took only hot
+  // rings (the hot-ring shortcut) returning less than its budget does not
+  // mean the inbox is empty. Shard `to` only.
+  bool LastDrainWasComplete(uint32_t to) const {
+    return !locals_[to].skipped_signal;
+  }
 
   // Whether shard `to` has inbound messages it has not drained. Shard `to`
   // only (other threads may call it for diagnostics; the answer is stale).
@@ -213,7 +226,9 @@ class Mesh {
     std::unique_ptr<Destination[]> dests;
     std::unique_ptr<uint64_t[]> received_from;  // per sending shard
     std::unique_ptr<ChunkCache> chunks;         // for every dests[i].overflow
-    std::vector<uint32_t> dirty;    // destinations with staged or overflow
+    // Destinations sent to since their last Flush, or still in overflow
+    // (a mid-tick publish by Send leaves an entry with neither until then).
+    std::vector<uint32_t> dirty;
     uint64_t pending[kWords] = {};  // rings left non-empty by budget
     uint32_t drain_start = 0;       // round-robin start of the next Drain
     // Senders this shard drained from most recently (receiver side), at
@@ -249,6 +264,7 @@ class Mesh {
   void WakeSenderWantingSpace(uint32_t from, uint32_t to);
   // Receiver `to` took messages from `from`: remember its ring as hot.
   void MarkHot(Local& local, uint32_t from);
+  static bool IsHot(const Local& local, uint32_t from);
 
   const uint32_t n_;
   const size_t publish_batch_;

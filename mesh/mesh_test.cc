@@ -408,6 +408,28 @@ TEST(MeshTest, PollInboundSeesHotRingsAndIsFalseWhenAllAreDrained) {
   }
 }
 
+TEST(MeshTest, AHotOnlyDrainIsNotAComplete) {
+  // Shutdown asks "did a drain with budget to spare empty the inbox?"; a
+  // Drain that took only a hot ring must not answer yes while another
+  // sender's ring still holds messages.
+  Mesh mesh({.shards = 3, .ring_capacity = 8});
+  Log log;
+  mesh.Send(1, 0, Record(&log, 1, 0));
+  mesh.Flush(1);
+  EXPECT_EQ(mesh.Drain(0, 100), 1u);  // ring 1 -> 0 is hot from now on
+  EXPECT_TRUE(mesh.LastDrainWasComplete(0));
+  mesh.Send(2, 0, Record(&log, 2, 0));
+  mesh.Flush(2);
+  mesh.Send(1, 0, Record(&log, 1, 1));
+  mesh.Flush(1);
+  EXPECT_EQ(mesh.Drain(0, 100), 1u);  // the hot ring alone
+  EXPECT_FALSE(mesh.LastDrainWasComplete(0));
+  EXPECT_TRUE(mesh.HasInbound(0));
+  EXPECT_EQ(mesh.Drain(0, 100), 1u);  // reads the mask: sender 2's message
+  EXPECT_TRUE(mesh.LastDrainWasComplete(0));
+  EXPECT_EQ(log, (Log{{1, 0}, {1, 1}, {2, 0}}));
+}
+
 TEST(MeshTest, PostFromAlienFromAnotherThread) {
   Mesh mesh({.shards = 2, .ring_capacity = 4});
   Log log;

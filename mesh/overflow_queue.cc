@@ -61,8 +61,9 @@ void OverflowQueue::PopFront(ChunkCache& cache) {
   ++c->begin;
   --size_;
   if (c->begin == c->end) {
-    // Drained. The tail chunk is kept only while it still has room; a
-    // drained chunk is never written again, so it goes back either way.
+    // Drained: back to the cache. A chunk before the tail is full, so it is
+    // never written again; if this was the tail, tail_ resets and the next
+    // push takes a fresh chunk.
     head_ = c->next;
     if (head_ == nullptr) tail_ = nullptr;
     cache.Put(c);

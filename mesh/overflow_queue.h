@@ -57,10 +57,13 @@ struct ChunkCache::Chunk {
 // OverflowQueue is a FIFO of Messages in chunks from a ChunkCache: the
 // per-destination overflow of Mesh (messages that did not fit in a full
 // ring). Push and pop are O(1) with no allocation while the cache has
-// chunks; a Message is moved once in and once out.
+// chunks; a Message is relocated into a chunk slot on push and out of it by
+// the caller of Front.
 //
 // Every call that may take or return a chunk names the cache: the queue
-// does not keep a pointer to it, so it stays a plain movable value.
+// does not keep a pointer to it (one cache serves all of a shard's
+// queues). Neither copyable nor movable; must be emptied (Clear) before it
+// is destroyed.
 //
 // Thread safety: thread-compatible; used by its sending shard only.
 class OverflowQueue {

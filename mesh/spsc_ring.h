@@ -18,7 +18,7 @@ namespace veloq::mesh {
 // at construction; elements are constructed in place in a heap array and
 // destroyed when popped (or by ~SpscRing if never popped).
 //
-// Producer writes are two-phase so that a shard can publish once per tick:
+// Producer writes are two-phase so that a shard can publish a batch at once:
 // TryStage writes a slot without making it visible, Publish makes every staged
 // item visible with one store. TryPush, TryEmplace and PushBatch stage and then
 // publish.
@@ -35,11 +35,12 @@ namespace veloq::mesh {
 //
 // Memory ordering (indices are free-running uint64_t; slot = index & mask_):
 //   (1) The producer constructs slot(s) in place, then releases tail_ (store
-//       in Publish). The consumer acquires tail_ (load in TryPop, PopBatch)
-//       before reading any slot below it. This pair makes the element's
-//       construction happen-before its move-out.
+//       in Publish). The consumer acquires tail_ (load in TryPop, PopBatch,
+//       ConsumeBatch) before reading any slot below it. This pair makes the
+//       element's construction happen-before its move-out.
 //   (2) The consumer moves out of and destroys slot(s), then releases head_
-//       (store in TryPop, PopBatch). The producer acquires head_ (load in
+//       (store in TryPop, PopBatch, ConsumeBatch). The producer acquires
+//       head_ (load in
 //       every push or stage, and FreeSpaceApprox) before constructing into a
 //       slot below head_ + capacity. This pair makes the old element's
 //       destruction happen-before the slot's reuse.
@@ -51,13 +52,14 @@ namespace veloq::mesh {
 //       side's atomic only when its cached value cannot satisfy the request
 //       (ring looks full to the producer, or looks empty / shorter than the
 //       batch to the consumer).
-//   (4) Neither side reads its own shared index: the producer keeps
-//       published_ (== tail_) and the consumer read_ (== head_) in private
-//       lines, so the only loads of a shared index are of the other side's,
-//       and only when the cached copy falls short. EmptyApprox loads tail_
-//       relaxed, as a hint only; a following TryPop does the acquire.
-//       SizeApprox acquires head_ and then tail_, so that it never sees
-//       tail_ < head_.
+//   (4) Neither side reads its own shared index while the ring is in use
+//       (only ~SpscRing does): the producer keeps published_ (== tail_) and
+//       the consumer read_ (== head_) in private lines. Pushes, stages and
+//       pops load the other side's index only when the cached copy falls
+//       short; FreeSpaceApprox always loads head_, and EmptyApprox loads
+//       tail_ (relaxed, as a hint only: a following pop does the acquire)
+//       when the cached copy shows nothing. SizeApprox acquires head_ and
+//       then tail_, so that it never sees tail_ < head_.
 //
 // Invariants: (1) 0 <= tail_ - head_ <= write_ - head_ <= capacity.
 // (1a) published_ == tail_ and read_ == head_ whenever their owner is not

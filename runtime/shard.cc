@@ -202,7 +202,7 @@ void Shard::Tick(size_t task_budget, size_t mesh_budget) {
   const size_t ran = RunTasks(task_budget);
   tick_mesh_budget_ = mesh_budget;
   last_drained_ = mesh_->Drain(id_, mesh_budget);
-  if (last_drained_ > 0 && ran < task_budget) {
+  if (last_drained_ > 0 && ran < task_budget && !run_queue_.empty()) {
     // What the messages and the tasks before them sent (replies of plain
     // SubmitTo functions, say) leaves now, not after the tasks below.
     mesh_->Flush(id_);
@@ -392,16 +392,23 @@ bool Shard::SpinForWork() {
   const TimePoint next_timer =
       has_timers ? timers_.NextDeadline() : TimePoint();
   // The clock is read every 16 polls (a TSC read costs about as much as a
-  // poll), and there is no PAUSE: on the 2-core VM it costs ~19 ns, which
-  // would add that much to the time to notice a message.
+  // poll), and PAUSE comes every 8th poll, not every one: it costs ~19 ns on
+  // the 2-core VM, which would add that much to the time to notice a
+  // message, but a loop with none at all starves an SMT sibling and hides
+  // the spin from a hypervisor's pause-loop exiting.
   for (uint32_t i = 1;; ++i) {
     // Overflow to move on is work too: the next tick's Flush does it.
     if (mesh_->PollInbound(id_) || mesh_->TotalOverflow(id_) > 0) return true;
     if (parker_->Poll(options_.io_budget) > 0 || !run_queue_.empty()) {
       return true;
     }
-    if ((i & 15) == 0) {
-      if (internal::CycleClock::Now() - start >= spin) return false;
+    if ((i & 7) == 0) {
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+      if ((i & 15) == 0 && internal::CycleClock::Now() - start >= spin) {
+        return false;
+      }
       if (has_timers && (i & 63) == 0 && Now() >= next_timer) return true;
     }
   }
@@ -455,7 +462,8 @@ void Shard::StopStep() {
     // (DrainGo) and a later tick emptied our inbound rings: messages sent
     // before the stop reach their actors before those stop.
     const bool inbound_done = drain_go_ && ticks_ > drain_go_tick_ &&
-                              last_drained_ < tick_mesh_budget_;
+                              last_drained_ < tick_mesh_budget_ &&
+                              mesh_->LastDrainWasComplete(id_);
     if (!inbound_done && real_now < grace_deadline_) return;
     drain_started_ = true;
     // A start may add hooks (appended, started by AddDrainHook): index.

@@ -107,8 +107,9 @@ class Shard {
   // Appends `w` to the run queue. Shard-local.
   void Schedule(Waiter w);
 
-  // Sends `m` to shard `to` over the mesh (published at the end of this
-  // tick). Runs `m` here if to == id(). Shard-local.
+  // Sends `m` to shard `to` over the mesh (published by this tick's next
+  // Flush at the latest, or at once when it completes a batch). Runs `m`
+  // here if to == id(). Shard-local.
   void Send(uint32_t to, mesh::Message m);
 
   // An estimate of this shard's load (live tasks + runnable), published once
