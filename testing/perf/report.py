@@ -1021,7 +1021,9 @@ def Generate(results, command=None):
             "the run's repetitions; a ratio is median(ours) / median(peer), "
             "both measured in the same run on the same machine (absolute "
             "numbers drift between runs on shared VMs; same-run ratios much "
-            "less). For throughput a ratio above 1× means ours is faster; "
+            "less). The repetitions of a binary's cases run interleaved in "
+            "random order, so that a machine whose speed drifts during the "
+            "run weighs on ours and on the peer alike. For throughput a ratio above 1× means ours is faster; "
             "for round-trip times it is how many times the limit's time ours "
             "takes.")
   md += ["", "| | |", "| --- | --- |"]

@@ -16,7 +16,8 @@
 #                     net_benchmark without its zero-copy sweep, one fio run
 #                     of 1 s per workload, one redis run of 20,000 requests.
 #   --repetitions N   Google Benchmark repetitions per case (default 5), in
-#                     the sweep too; the report gives min / median / max over
+#                     the sweep too, interleaved in random order across a
+#                     binary's cases; the report gives min / median / max over
 #                     them. fio and redis comparisons run min(N, 3) times.
 #   --scaling "1 2 4" the shard counts to sweep (default: "1 <nproc>"). At
 #                     each count N: actor_benchmark's Counting, Big,
@@ -327,8 +328,13 @@ fi
 run_gbench() {
   local base=$1 exe=$2 rc=0
   shift 2
+  # Repetitions of all the binary's cases run interleaved in random order:
+  # on a VM whose speed drifts over minutes (this one's cross-core latency
+  # moves between ~100 and ~450 ns), ours and the peer or limit it is
+  # compared with are then sampled from the same stretch of time.
   local args=(--benchmark_out="$base.json" --benchmark_out_format=json
-              --benchmark_repetitions="$REPS")
+              --benchmark_repetitions="$REPS"
+              --benchmark_enable_random_interleaving=true)
   [[ -n $MIN_TIME ]] && args+=(--benchmark_min_time="$MIN_TIME")
   args+=("$@")
   echo "== ${base#"$RES"/}${VELOQ_BENCH_SHARDS:+ (VELOQ_BENCH_SHARDS=$VELOQ_BENCH_SHARDS)} ${args[*]:2}"
