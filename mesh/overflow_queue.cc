@@ -6,8 +6,8 @@
 
 namespace veloq::mesh {
 
-static_assert(sizeof(ChunkCache::Chunk) <= 4096,
-              "an overflow chunk is one page");
+static_assert(sizeof(ChunkCache::Chunk) == 4096,
+              "an overflow chunk is one page: a line of header, 63 slots");
 
 ChunkCache::~ChunkCache() {
   while (free_ != nullptr) delete std::exchange(free_, free_->next);
@@ -40,7 +40,7 @@ OverflowQueue::~OverflowQueue() {
   }
 }
 
-void OverflowQueue::PushBack(Message m, ChunkCache& cache) {
+void OverflowQueue::PushBack(Message&& m, ChunkCache& cache) {
   if (tail_ == nullptr || tail_->end == ChunkCache::Chunk::kSlots) {
     ChunkCache::Chunk* c = cache.Get();
     if (tail_ == nullptr) {
