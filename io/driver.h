@@ -63,6 +63,10 @@ struct DriverOptions {
   bool single_issuer = true;
   bool defer_taskrun = true;
   bool coop_taskrun = true;
+  // io_uring: Wake() posts a CQE straight into this ring with a ringless
+  // IORING_OP_MSG_RING (IORING_REGISTER_SEND_MSG_RING, Linux 6.13) when the
+  // kernel has it; otherwise (or false here) it writes the ring's eventfd.
+  bool msg_ring_wake = true;
 };
 
 // What an op is, as a fault injector sees it.

@@ -1,13 +1,16 @@
 #include "io/driver.h"
 
 #include <fcntl.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -71,6 +74,89 @@ TEST(DriverCreateTest, BackendChoiceAndEnvironmentOverride) {
   auto autod = Driver::Create(DriverOptions{});
   ASSERT_TRUE(autod.ok());
   EXPECT_STREQ((*autod)->backend_name(), "io_uring");  // this kernel has it
+}
+
+// True if the running kernel is at least major.minor.
+bool KernelAtLeast(int major, int minor) {
+  utsname u;
+  if (uname(&u) != 0) return false;
+  int ma = 0, mi = 0;
+  if (std::sscanf(u.release, "%d.%d", &ma, &mi) != 2) return false;
+  return ma > major || (ma == major && mi >= minor);
+}
+
+TEST(UringWakeTest, UsesMsgRingWhereTheKernelHasIt) {
+  auto d = UringDriver::Create();
+  ASSERT_TRUE(d.ok()) << d.status();
+  if (KernelAtLeast(6, 13)) {
+    EXPECT_TRUE((*d)->features().msg_ring_wake) << (*d)->Describe();
+  }
+  DriverOptions off;
+  off.msg_ring_wake = false;
+  auto e = UringDriver::Create(off);
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_FALSE((*e)->features().msg_ring_wake);
+}
+
+// Park returns when another thread wakes it, by either mechanism, and a
+// wake that comes before Park makes Park return at once.
+TEST(UringWakeTest, AnotherThreadWakesAParkedRing) {
+  for (bool msg_ring : {true, false}) {
+    SCOPED_TRACE(msg_ring ? "msg_ring" : "eventfd");
+    DriverOptions o;
+    o.msg_ring_wake = msg_ring;
+    auto d = UringDriver::Create(o);
+    ASSERT_TRUE(d.ok()) << d.status();
+    UringDriver* driver = d->get();
+    for (int i = 0; i < 20; ++i) {
+      std::thread waker([driver] {
+        std::this_thread::sleep_for(1ms);
+        driver->Wake();
+      });
+      const auto t0 = std::chrono::steady_clock::now();
+      driver->Park(t0 + 10s);
+      EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+      waker.join();
+      (void)driver->Poll(64);
+    }
+    driver->Wake();
+    const auto t0 = std::chrono::steady_clock::now();
+    driver->Park(t0 + 10s);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);
+    (void)driver->Poll(64);
+  }
+}
+
+// Wake-ups posted by other threads are not completions of this ring's SQEs:
+// thousands of them, more than the completion queue holds, must not upset
+// the count of ops in the kernel (an underflow would stall every later op in
+// the backlog).
+TEST(UringWakeTest, ForeignWakeCompletionsDoNotDisturbOpAccounting) {
+  DriverOptions o;
+  o.backend = Backend::kUring;
+  o.entries = 8;
+  TestRuntimeOptions t;
+  t.shards = 1;
+  t.parkers = DriverParkers(o);
+  auto r = RunOnRuntime(t, []() -> Task<int> {
+    Driver* d = Driver::Current();
+    std::thread waker([d] {
+      for (int i = 0; i < 5000; ++i) d->Wake();
+    });
+    int ok = 0;
+    for (int i = 0; i < 2000; ++i) {
+      Result res = co_await d->Nop();
+      ok += res.ok() ? 1 : 0;
+    }
+    waker.join();
+    for (int i = 0; i < 200; ++i) {
+      Result res = co_await d->Nop();
+      ok += res.ok() ? 1 : 0;
+    }
+    co_return ok;
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, 2200);
 }
 
 TEST_P(DriverTest, NopRoundTrip) {

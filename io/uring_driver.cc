@@ -1,6 +1,7 @@
 #include "io/uring_driver.h"
 
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,6 +21,28 @@ constexpr uint64_t kWakeTag = ~uint64_t{0};
 constexpr uint64_t kCancelTag = ~uint64_t{0} - 1;
 // user_data of an op's linked timeout (its CQE is informational only).
 constexpr uint64_t kLinkTimeoutTag = ~uint64_t{0} - 2;
+// user_data of a wake-up another thread posted with MSG_RING. Not counted in
+// in_kernel_: no SQE of this ring produced it.
+constexpr uint64_t kMsgWakeTag = ~uint64_t{0} - 3;
+
+// IORING_REGISTER_SEND_MSG_RING (Linux 6.13), newer than liburing 2.3's
+// headers: io_uring_register(-1, 31, sqe, 1) runs one IORING_OP_MSG_RING
+// (IORING_MSG_DATA) synchronously, without a ring of the caller's own.
+constexpr unsigned kRegisterSendMsgRing = 31;
+
+// Posts a CQE with `user_data` (res 0) to the ring `ring_fd`. Returns 0 or
+// -errno (EINVAL: the kernel lacks the opcode).
+int SendMsgRing(int ring_fd, uint64_t user_data) {
+  io_uring_sqe sqe;
+  std::memset(&sqe, 0, sizeof(sqe));
+  sqe.opcode = IORING_OP_MSG_RING;
+  sqe.fd = ring_fd;
+  sqe.addr = IORING_MSG_DATA;
+  sqe.off = user_data;
+  const long r =
+      ::syscall(__NR_io_uring_register, -1, kRegisterSendMsgRing, &sqe, 1);
+  return r < 0 ? -errno : 0;
+}
 
 }  // namespace
 
@@ -27,6 +50,7 @@ std::string UringFeatures::ToString() const {
   return absl::StrCat("io_uring single_issuer=", single_issuer ? 1 : 0,
                       " defer_taskrun=", defer_taskrun ? 1 : 0,
                       " coop_taskrun=", coop_taskrun ? 1 : 0,
+                      " msg_ring_wake=", msg_ring_wake ? 1 : 0,
                       " registered_buffers=", registered_buffers,
                       " features=0x", absl::Hex(kernel_features));
 }
@@ -77,6 +101,7 @@ absl::Status UringDriver::Init(const DriverOptions& options) {
     return absl::ErrnoToStatus(-rc, "io_uring_queue_init_params");
   }
   ring_ready_ = true;
+  ring_fd_ = ring_.ring_fd;
   // Room for the wake read and a few cancels beyond the ops.
   cq_limit_ = ring_.cq.ring_entries > 8 ? ring_.cq.ring_entries - 4
                                         : ring_.cq.ring_entries / 2;
@@ -99,10 +124,40 @@ absl::Status UringDriver::Init(const DriverOptions& options) {
                 std::strerror(-r));
     }
   }
+  // The eventfd read stays armed even when MSG_RING wakes work: it is the
+  // fallback if a send fails (it costs nothing while nobody writes).
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
   if (wake_fd_ < 0) return absl::ErrnoToStatus(errno, "eventfd");
   ArmWake();
+  features_.msg_ring_wake = options.msg_ring_wake && ProbeMsgRingWake();
   return absl::OkStatus();
+}
+
+bool UringDriver::ProbeMsgRingWake() {
+  const int r = SendMsgRing(ring_fd_, kMsgWakeTag);
+  if (r != 0) {
+    log::Info(log::Module::kIo, "driver: no ringless MSG_RING wake ({})",
+              std::strerror(-r));
+    return false;
+  }
+  // Wait for the probe's CQE (with DEFER_TASKRUN it is task work that only
+  // an enter runs); the ring holds nothing else yet but the eventfd read.
+  for (int i = 0; i < 100; ++i) {
+    io_uring_cqe* cqe = nullptr;
+    __kernel_timespec ts{.tv_sec = 0, .tv_nsec = 10'000'000};
+    const int n =
+        io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+    if (n > 0) submitted_ += static_cast<uint64_t>(n);
+    pending_sqes_ = 0;
+    if (cqe != nullptr && io_uring_cqe_get_data64(cqe) == kMsgWakeTag) {
+      io_uring_cqe_seen(&ring_, cqe);
+      return true;
+    }
+  }
+  log::Warn(log::Module::kIo,
+            "driver: a MSG_RING wake was accepted but its CQE never came; "
+            "waking through the eventfd");
+  return false;
 }
 
 UringDriver::~UringDriver() {
@@ -207,6 +262,9 @@ void UringDriver::ArmWake() {
 }
 
 void UringDriver::Wake() {
+  if (features_.msg_ring_wake && SendMsgRing(ring_fd_, kMsgWakeTag) == 0) {
+    return;
+  }
   const uint64_t one = 1;
   [[maybe_unused]] ssize_t r = ::write(wake_fd_, &one, sizeof(one));
 }
@@ -319,11 +377,16 @@ void UringDriver::Reap(size_t budget, size_t* reaped) {
     const unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, want);
     if (n == 0) return;
     unsigned more = 0;
+    unsigned foreign = 0;  // wake-ups posted by other threads
     for (unsigned i = 0; i < n; ++i) {
       const uint64_t tag = io_uring_cqe_get_data64(cqes[i]);
       // A CQE with F_MORE is not its SQE's last (multishot, SEND_ZC): the
       // op stays in the kernel.
       if (cqes[i]->flags & IORING_CQE_F_MORE) ++more;
+      if (tag == kMsgWakeTag) {
+        ++foreign;
+        continue;
+      }
       if (tag == kWakeTag) {
         wake_armed_ = false;
         if (!destroying_) ArmWake();
@@ -334,7 +397,7 @@ void UringDriver::Reap(size_t budget, size_t* reaped) {
       Complete(Handle::Unpack(tag), cqes[i]->res, cqes[i]->flags);
     }
     io_uring_cq_advance(&ring_, n);
-    in_kernel_ -= n - more;
+    in_kernel_ -= n - more - foreign;
     *reaped += n;
   }
 }

@@ -20,6 +20,8 @@ struct UringFeatures {
   bool single_issuer = false;
   bool defer_taskrun = false;
   bool coop_taskrun = false;
+  // Wake() sends a ringless MSG_RING (else it writes the eventfd).
+  bool msg_ring_wake = false;
   uint32_t registered_buffers = 0;  // slots in the fixed-buffer table
   uint32_t kernel_features = 0;     // io_uring_params.features
   std::string ToString() const;
@@ -39,8 +41,16 @@ struct UringFeatures {
 // (Driver::CanAdmit). Nothing is dropped; nothing grows without bound.
 //
 // Park(): one io_uring_enter that submits and waits for a CQE or the
-// deadline. Wake() (any thread) writes an eventfd that the ring always has a
-// read armed on, so a wake-up is a CQE like any other.
+// deadline. Wake() (any thread) makes a CQE appear in this ring: where the
+// kernel has IORING_REGISTER_SEND_MSG_RING (6.13) it sends an
+// IORING_OP_MSG_RING to this ring without a ring of its own (one syscall
+// that posts the CQE, or with DEFER_TASKRUN queues it as task work, and
+// wakes the waiter); otherwise, or if that send fails, it writes an eventfd
+// that the ring always has a read armed on. Measured on the 2-core VM
+// (ping-pong of two threads parked in io_uring_enter): 21.8 us a round trip
+// by MSG_RING against 23.2 us through the armed eventfd read, and 21.7 us
+// for two threads blocked in read(2) on eventfds. Init probes the send by
+// messaging its own ring and waiting for the CQE.
 //
 // Cancellation submits IORING_OP_ASYNC_CANCEL; deadlines are linked
 // timeouts (IOSQE_IO_LINK + IORING_OP_LINK_TIMEOUT in one submission).
@@ -94,11 +104,14 @@ class UringDriver final : public Driver {
   bool PrepAndLink(Handle h, internal::OpSlot& slot);
   void SubmitCancel(Handle h);
   void ArmWake();
+  // Sends the MSG_RING probe and waits for its CQE; true if it arrived.
+  bool ProbeMsgRingWake();
   void Reap(size_t budget, size_t* reaped);
   void FlushBacklog();
 
   io_uring ring_{};
   bool ring_ready_ = false;
+  int ring_fd_ = -1;  // set once in Init; read by Wake on any thread
   int wake_fd_ = -1;
   uint64_t wake_value_ = 0;  // the kernel reads the eventfd into this
   bool wake_armed_ = false;  // that read is in flight

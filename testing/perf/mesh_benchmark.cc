@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "io/driver.h"
 #include "mesh/message.h"
 #include "mesh/spsc_ring.h"
 #include "runtime/remote.h"
@@ -201,8 +202,12 @@ void BM_MeshOneWay(benchmark::State& state) {
 BENCHMARK(BM_MeshOneWay)->UseRealTime();
 
 void RoundTrips(benchmark::State& state, runtime::Duration idle_spin,
-                bool spawn_on) {
-  auto rt = TwoShards(idle_spin);
+                bool spawn_on,
+                runtime::Runtime::ParkerFactory parkers = nullptr) {
+  runtime::Runtime::Builder b;
+  b.Shards(2).IdleSpin(idle_spin);
+  if (parkers) b.Parkers(std::move(parkers));
+  auto rt = *b.Build();
   (void)rt->Run([&state, spawn_on]() -> Task<void> {
     uint64_t sum = 0;
     auto one = [] { return 1; };
@@ -222,11 +227,28 @@ void BM_SubmitToRoundTripSpinning(benchmark::State& state) {
 }
 BENCHMARK(BM_SubmitToRoundTripSpinning)->UseRealTime();
 
-// SubmitTo + await, both shards parked between requests (no idle spin).
+// SubmitTo + await, both shards parked between requests (no idle spin), in
+// their io_uring drivers, as shards of a server are; a wake-up is a ringless
+// MSG_RING where the kernel has it (io/uring_driver.h).
 void BM_SubmitToRoundTripParked(benchmark::State& state) {
-  RoundTrips(state, 0ns, false);
+  RoundTrips(state, 0ns, false, io::DriverParkers());
 }
 BENCHMARK(BM_SubmitToRoundTripParked)->UseRealTime();
+
+// The same, waking through the eventfd the ring has a read armed on.
+void BM_SubmitToRoundTripParkedEventfdWake(benchmark::State& state) {
+  io::DriverOptions o;
+  o.msg_ring_wake = false;
+  RoundTrips(state, 0ns, false, io::DriverParkers(o));
+}
+BENCHMARK(BM_SubmitToRoundTripParkedEventfdWake)->UseRealTime();
+
+// The same without an I/O driver: the runtime's EventfdParker (poll(2) on an
+// eventfd, then a read to reset it).
+void BM_SubmitToRoundTripParkedNoDriver(benchmark::State& state) {
+  RoundTrips(state, 0ns, false);
+}
+BENCHMARK(BM_SubmitToRoundTripParkedNoDriver)->UseRealTime();
 
 // SpawnOn (cancellable, atomic join state) + await, target spinning.
 void BM_SpawnOnRoundTripSpinning(benchmark::State& state) {

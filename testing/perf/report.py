@@ -101,6 +101,13 @@ PAIRS = [
     P("mesh", "BM_SubmitToRoundTripParked", "BM_EventfdWakeRoundTrip",
       "SubmitTo round trip, parked", "eventfd wake RT", "round trip",
       metric="time", targets=[("ratio", "<=", 1)], kind="limit"),
+    P("mesh", "BM_SubmitToRoundTripParkedEventfdWake",
+      "BM_EventfdWakeRoundTrip",
+      "SubmitTo round trip, parked, eventfd wake", "eventfd wake RT",
+      "round trip", metric="time", kind="limit"),
+    P("mesh", "BM_SubmitToRoundTripParkedNoDriver", "BM_EventfdWakeRoundTrip",
+      "SubmitTo round trip, parked, no I/O driver", "eventfd wake RT",
+      "round trip", metric="time", kind="limit"),
     # driver_benchmark.cc
     P("driver", "BM_DriverNop", "BM_RawUringNop",
       "NOPs through the driver", "bare liburing", "NOPs/s",
