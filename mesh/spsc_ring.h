@@ -245,9 +245,15 @@ class SpscRing {
   // neighbours within a 128-byte pair share ownership traffic.
   static constexpr size_t kCacheLine = 128;
 
-  struct alignas(T) Slot {
+  // An element that fills whole cache lines gets slots aligned to them:
+  // a 64-byte Message at the 16-byte alignment new[] gives would span two
+  // lines, and every message would cost two line transfers.
+  static constexpr size_t kSlotAlign =
+      sizeof(T) % 64 == 0 ? std::max<size_t>(alignof(T), 64) : alignof(T);
+  struct alignas(kSlotAlign) Slot {
     std::byte bytes[sizeof(T)];
   };
+  static_assert(sizeof(Slot) == sizeof(T), "slots are packed");
 
   static size_t CheckedCapacity(size_t capacity) {
     if (!std::has_single_bit(capacity)) {

@@ -250,6 +250,24 @@ TEST(SpscRingTest, ElementsAreDestroyedWhenPoppedAndByTheDestructor) {
   EXPECT_EQ(Counted::live, 0);
 }
 
+TEST(SpscRingTest, LineSizedElementsGetLineAlignedSlots) {
+  struct Line {
+    unsigned char bytes[64];
+  };
+  for (int i = 0; i < 8; ++i) {
+    SpscRing<Line> ring(16);
+    ASSERT_TRUE(ring.TryPush(Line{}));
+    uintptr_t at = 0;
+    ring.ConsumeBatch(
+        [&at](Line* slot) {
+          at = reinterpret_cast<uintptr_t>(slot);
+          std::destroy_at(slot);
+        },
+        1);
+    EXPECT_EQ(at % 64, 0u) << "a 64-byte element must not span two lines";
+  }
+}
+
 TEST(SpscRingDeathTest, CapacityMustBeAPowerOfTwo) {
   EXPECT_DEATH({ SpscRing<int> ring(0); }, "capacity 0 is not a power of 2");
   EXPECT_DEATH({ SpscRing<int> ring(3); }, "capacity 3 is not a power of 2");
