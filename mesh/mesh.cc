@@ -18,7 +18,6 @@ Mesh::Mesh(const MeshOptions& options)
     : n_(options.shards),
       publish_batch_(options.publish_batch == 0 ? ~size_t{0}
                                                 : options.publish_batch),
-      pack_(options.pack_small_messages),
       rings_(static_cast<size_t>(options.shards) * options.shards),
       signals_(new Signal[options.shards]),
       locals_(new Local[options.shards]),
@@ -56,51 +55,30 @@ void Mesh::Send(uint32_t from, uint32_t to, Message m) {
     local.dirty.push_back(to);
   }
   Ring& ring = RingFor(from, to);
-  if (d.overflow.empty() && Stage(d, ring, m)) {
+  if (d.overflow.empty() && ring.TryStage(std::move(m))) {
+    d.staged = true;
     // A big batch is published before the tick ends, so the receiver can
     // start on it while the sender keeps producing (and the ring does not
     // fill up behind an unpublished batch).
-    if (d.staged_count >= publish_batch_) PublishStaged(from, to, d, ring);
+    if (ring.Staged() >= publish_batch_) {
+      ring.Publish();
+      d.staged = false;
+      SetHasData(from, to);
+    }
   } else {
     d.overflow.PushBack(std::move(m), *local.chunks);
     // A long burst into a full ring: every publish_batch messages, move
     // what the receiver has freed meanwhile and publish it.
     if (d.overflow.size() % publish_batch_ == 0 &&
         StageOverflow(local, d, ring)) {
-      PublishStaged(from, to, d, ring);
+      ring.Publish();
+      d.staged = false;
+      SetHasData(from, to);
     }
   }
   ++d.sent;
   local.sent.store(local.sent.load(std::memory_order_relaxed) + 1,
                    std::memory_order_relaxed);
-}
-
-bool Mesh::Stage(Destination& d, Ring& ring, Message& m) {
-  if (d.open != nullptr && d.open->TryPack(m, &d.open_fill)) {
-    ++d.staged_count;
-    return true;
-  }
-  Frame* f = ring.TryStageNew();
-  if (f == nullptr) return false;
-  d.open_fill = 0;
-  if (pack_ && f->TryPack(m, &d.open_fill)) {
-    d.open = f;
-  } else {
-    f->Hold(std::move(m));
-    d.open = nullptr;
-  }
-  d.staged = true;
-  ++d.staged_count;
-  return true;
-}
-
-void Mesh::PublishStaged(uint32_t from, uint32_t to, Destination& d,
-                         Ring& ring) {
-  ring.Publish();
-  d.staged = false;
-  d.open = nullptr;  // published: the consumer may be reading it
-  d.staged_count = 0;
-  SetHasData(from, to);
 }
 
 void Mesh::Flush(uint32_t from) {
@@ -112,7 +90,9 @@ void Mesh::Flush(uint32_t from) {
     Ring& ring = RingFor(from, to);
     StageOverflow(local, d, ring);
     if (d.staged) {
-      PublishStaged(from, to, d, ring);
+      ring.Publish();
+      d.staged = false;
+      SetHasData(from, to);
       ring.PrefetchForStage();
     }
     // Destinations still in overflow stay dirty: retried next Flush.
@@ -127,10 +107,11 @@ void Mesh::Flush(uint32_t from) {
 
 bool Mesh::StageOverflow(Local& local, Destination& d, Ring& ring) {
   bool moved = false;
-  while (!d.overflow.empty() && Stage(d, ring, d.overflow.Front())) {
+  while (!d.overflow.empty() && ring.TryStage(std::move(d.overflow.Front()))) {
     d.overflow.PopFront(*local.chunks);
     moved = true;
   }
+  if (moved) d.staged = true;
   return moved;
 }
 
@@ -234,14 +215,7 @@ size_t Mesh::Drain(uint32_t to, size_t budget) {
           Ring& ring = RingFor(from, to);
           size_t got = 0;
           if (ran < budget) {
-            // Each frame holds at least one message, so budget - ran frames
-            // are enough; Frame::Run stops at the budget mid-frame.
-            const size_t max = budget - ran;
-            ring.ConsumeBatch(
-                [&got, max](Frame* f) {
-                  return Frame::Run(f, max - got, &got);
-                },
-                max);
+            got = ring.ConsumeBatch(&Message::RunAndEnd, budget - ran);
             ran += got;
             local.received_from[from] += got;
           }

@@ -7,7 +7,6 @@
 #include <mutex>
 #include <vector>
 
-#include "mesh/frame.h"
 #include "mesh/message.h"
 #include "mesh/overflow_queue.h"
 #include "mesh/spsc_ring.h"
@@ -25,12 +24,8 @@ class Waker {
 struct MeshOptions {
   // Number of shards; at most Mesh::kMaxShards.
   uint32_t shards = 1;
-  // Slots per ring (one ring per ordered pair of shards); a power of two. A
-  // slot is a 64-byte Frame: one message, or several small ones packed.
+  // Slots per ring (one ring per ordered pair of shards); a power of two.
   uint32_t ring_capacity = 1024;
-  // Pack small closures several to a slot (mesh/frame.h). Off: one message
-  // per slot (what the overflow tests count in).
-  bool pack_small_messages = true;
   // Send publishes a ring's staged batch itself once it holds this many
   // messages (0: only Flush publishes). Measured on the 2-core machine:
   // 64-message batches keep both sides busy; 256 roughly halved one-way
@@ -48,13 +43,6 @@ struct MeshOptions {
 // the *To/*From accessors of a sender run only on shard `from`; Drain,
 // PrepareToPark and FinishPark only on shard `to`/`shard`; PostFromAlien and
 // Notify from any thread.
-//
-// Slots: each ring slot is a Frame, one cache line. Send packs a small
-// closure into the frame it staged last if that is still unpublished and
-// has room, so 2-4 typical messages share a line transfer; a closure that
-// does not pack (alignment > 8) takes a slot of its own. Drain runs frames
-// record by record, so its budget is exact: a frame left half run keeps its
-// place at the ring's head.
 //
 // Batching: Send stages a message in the from->to ring without publishing it;
 // Flush publishes every ring `from` staged into (one release store per ring)
@@ -205,7 +193,7 @@ class Mesh {
   static constexpr uint32_t kHotRings = 4;
   enum ParkState : uint32_t { kRunning = 0, kParking = 1, kParked = 2 };
 
-  using Ring = SpscRing<Frame>;
+  using Ring = SpscRing<Message>;
 
   // Written by every sender to this receiver; read by the receiver.
   struct alignas(128) Signal {
@@ -228,15 +216,9 @@ class Mesh {
 
   struct Destination {
     OverflowQueue overflow;
-    // The frame staged last, while unpublished and open to more packed
-    // closures (null after a publish, or if it holds a whole Message), and
-    // the end of what it holds.
-    Frame* open = nullptr;
-    uint32_t open_fill = 0;
-    size_t staged_count = 0;  // messages staged since the last publish
-    bool staged = false;      // ring holds unpublished messages
-    bool dirty = false;       // listed in Local::dirty
-    uint64_t sent = 0;        // messages sent to this destination
+    bool staged = false;  // ring holds unpublished messages
+    bool dirty = false;   // listed in Local::dirty
+    uint64_t sent = 0;    // messages sent to this destination
   };
 
   // Owned by one shard: its sender state and its receiver bookkeeping.
@@ -272,11 +254,6 @@ class Mesh {
   }
   // Sets from's bit in to's mask, then wakes `to` if parked.
   void SetHasData(uint32_t from, uint32_t to);
-  // Stages m (packing it into d.open if it fits). False, m untouched, if the
-  // ring is full.
-  bool Stage(Destination& d, Ring& ring, Message& m);
-  // Publishes what d staged (REQUIRES: d.staged) and sets the has-data bit.
-  void PublishStaged(uint32_t from, uint32_t to, Destination& d, Ring& ring);
   // Moves what fits of d's overflow into the ring, staged, in order. True if
   // it moved anything.
   bool StageOverflow(Local& local, Destination& d, Ring& ring);
@@ -291,7 +268,6 @@ class Mesh {
 
   const uint32_t n_;
   const size_t publish_batch_;
-  const bool pack_;
   std::vector<std::unique_ptr<Ring>> rings_;  // n*n, null on the diagonal
   std::unique_ptr<Signal[]> signals_;
   std::unique_ptr<Local[]> locals_;

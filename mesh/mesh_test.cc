@@ -1,7 +1,6 @@
 #include "mesh/mesh.h"
 
 #include <algorithm>
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -143,8 +142,7 @@ TEST(MeshTest, SendIsInvisibleUntilFlush) {
 }
 
 TEST(MeshTest, OverflowedSendIsInvisibleUntilFlush) {
-  // One message a slot: this test counts ring space in messages.
-  Mesh mesh({.shards = 2, .ring_capacity = 4, .pack_small_messages = false});
+  Mesh mesh({.shards = 2, .ring_capacity = 4});
   Log log;
   for (uint64_t s = 0; s < 10; ++s) mesh.Send(0, 1, Record(&log, 0, s));
   EXPECT_FALSE(mesh.HasInbound(1));
@@ -191,100 +189,6 @@ TEST(MeshTest, FifoAcrossOverflowWithSmallBudgets) {
     // bit set; one more Drain finds nothing and clears it.
     EXPECT_EQ(mesh.Drain(1, 100), 0u);
     EXPECT_FALSE(mesh.HasInbound(1));
-  }
-}
-
-// Closures of 8 bytes pack four to a slot: eight fit a 2-slot ring without
-// overflow, and Drain's budget still counts messages, not slots.
-TEST(MeshTest, SmallMessagesShareASlotAndBudgetsStayExact) {
-  Mesh mesh({.shards = 2, .ring_capacity = 2});
-  static std::vector<uint64_t> ran;  // touched by this thread only
-  ran.clear();
-  for (uint64_t i = 0; i < 8; ++i) {
-    mesh.Send(0, 1, Message([i] { ran.push_back(i); }));
-  }
-  EXPECT_EQ(mesh.OverflowDepth(0, 1), 0u);
-  mesh.Flush(0);
-  EXPECT_EQ(mesh.Drain(1, 3), 3u);  // stops inside the first slot
-  EXPECT_EQ(ran, (std::vector<uint64_t>{0, 1, 2}));
-  // A ninth message needs a third slot; the half-run one still holds its
-  // place, so it overflows.
-  mesh.Send(0, 1, Message([] { ran.push_back(8); }));
-  EXPECT_EQ(mesh.OverflowDepth(0, 1), 1u);
-  EXPECT_EQ(mesh.Drain(1, 2), 2u);  // finishes slot 0
-  mesh.Flush(0);                    // the ninth moves into the freed slot
-  EXPECT_EQ(mesh.OverflowDepth(0, 1), 0u);
-  EXPECT_EQ(mesh.Drain(1, 100), 4u);
-  EXPECT_EQ(ran, (std::vector<uint64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8}));
-}
-
-// A closure that cannot pack (over-aligned) travels whole in a slot of its
-// own; one too big to be inline travels boxed.
-struct alignas(16) WideRecord {
-  Log* log;
-  uint32_t from;
-  uint64_t seq;
-  void operator()() const { log->push_back({from, seq}); }
-};
-struct BigRecord {
-  Log* log;
-  uint32_t from;
-  uint64_t seq;
-  char pad[Message::kInlineSize] = {};
-  void operator()() const { log->push_back({from, seq}); }
-};
-
-// Random mixes of closure sizes (8 to 48 bytes packed, boxed, whole) from
-// two senders through 4-slot rings with random budgets: per-pair order holds
-// and every closure runs once.
-TEST(MeshTest, MixedClosureSizesKeepOrderThroughPackingAndOverflow) {
-  for (uint64_t seed : {7, 8, 9}) {
-    SCOPED_TRACE(testing::Message() << "seed " << seed);
-    std::mt19937_64 rng(seed);
-    Mesh mesh({.shards = 3, .ring_capacity = 4});
-    Log log;
-    uint64_t next[3] = {};
-    constexpr uint64_t kPerSender = 2000;
-    auto make = [&](uint32_t from, uint64_t seq) {
-      Log* l = &log;
-      switch (rng() % 5) {
-        case 0:
-          return Message(WideRecord{l, from, seq});
-        case 1:
-          return Message(BigRecord{l, from, seq});
-        case 2: {
-          const uint64_t packed = (uint64_t{from} << 32) | seq;
-          return Message([l, packed] {
-            l->push_back(
-                {static_cast<uint32_t>(packed >> 32), packed & 0xffffffff});
-          });
-        }
-        case 3: {
-          const std::array<uint64_t, 4> pad = {seq, seq, seq, seq};
-          return Message([l, from, seq, pad] {
-            if (pad[3] == seq) l->push_back({from, seq});
-          });
-        }
-        default:
-          return Record(l, from, seq);
-      }
-    };
-    TickLimit limit;
-    while (log.size() < 2 * kPerSender && limit.Next()) {
-      for (uint32_t from : {0u, 2u}) {
-        const uint64_t burst =
-            std::min<uint64_t>(rng() % 10, kPerSender - next[from]);
-        for (uint64_t i = 0; i < burst; ++i) {
-          mesh.Send(from, 1, make(from, next[from]++));
-        }
-        mesh.Flush(from);
-      }
-      mesh.Drain(1, 1 + rng() % 6);
-    }
-    Log zero, two;
-    for (const Delivery& d : log) (d.from == 0 ? zero : two).push_back(d);
-    EXPECT_EQ(zero, Expected(0, 0, kPerSender));
-    EXPECT_EQ(two, Expected(2, 0, kPerSender));
   }
 }
 
@@ -390,8 +294,7 @@ TEST(MeshTest, AlienInboxDrainsInOrderAcrossBudgets) {
 }
 
 TEST(MeshTest, OverflowDepthShrinksAsReceiverFreesSpaceAndSenderFlushes) {
-  // One message a slot: this test counts ring space in messages.
-  Mesh mesh({.shards = 3, .ring_capacity = 4, .pack_small_messages = false});
+  Mesh mesh({.shards = 3, .ring_capacity = 4});
   Log log1;
   Log log2;
   for (uint64_t s = 0; s < 10; ++s) mesh.Send(0, 1, Record(&log1, 0, s));
@@ -436,8 +339,7 @@ TEST(MeshTest, OverflowDepthShrinksAsReceiverFreesSpaceAndSenderFlushes) {
 // Once anything is in overflow, a later Send must not jump into the ring
 // even when the receiver has freed space before the sender's next Flush.
 TEST(MeshTest, SendQueuesBehindOverflowWhenRingHasRoom) {
-  // One message a slot: this test counts ring space in messages.
-  Mesh mesh({.shards = 2, .ring_capacity = 4, .pack_small_messages = false});
+  Mesh mesh({.shards = 2, .ring_capacity = 4});
   Log log;
   for (uint64_t s = 0; s < 6; ++s) mesh.Send(0, 1, Record(&log, 0, s));
   mesh.Flush(0);
@@ -455,11 +357,7 @@ TEST(MeshTest, LongBurstMovesOverflowIntoFreedSpaceWithoutAFlush) {
   // ring: every publish_batch overflowed messages it moves what the
   // receiver has freed and publishes it, so the receiver is not starved
   // until the burst ends.
-  // One message a slot: this test counts ring space in messages.
-  Mesh mesh({.shards = 2,
-             .ring_capacity = 8,
-             .pack_small_messages = false,
-             .publish_batch = 4});
+  Mesh mesh({.shards = 2, .ring_capacity = 8, .publish_batch = 4});
   Log log;
   uint64_t seq = 0;
   for (int i = 0; i < 8; ++i) mesh.Send(0, 1, Record(&log, 0, seq++));
@@ -622,9 +520,7 @@ TEST(MeshTest, StatsCountSentAndReceived) {
 
 class MeshParkTest : public testing::Test {
  protected:
-  // One message a slot: these tests count ring space in messages.
-  MeshParkTest()
-      : mesh_({.shards = 3, .ring_capacity = 4, .pack_small_messages = false}) {
+  MeshParkTest() : mesh_({.shards = 3, .ring_capacity = 4}) {
     for (uint32_t s = 0; s < 3; ++s) mesh_.SetWaker(s, &wakers_[s]);
   }
 

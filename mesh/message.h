@@ -19,11 +19,6 @@ namespace veloq::mesh {
 // the receiver. A Message destroyed without being run destroys its closure
 // without calling it (this is how shutdown discards undelivered messages, so
 // closures must release what they own in their destructors).
-//
-// In the mesh a small closure does not travel as a whole Message: a Frame
-// (mesh/frame.h) packs several back to back into one ring slot. A closure
-// packs if it is stored inline with alignment <= 8 (any boxed one does: its
-// pointer packs).
 class Message {
  public:
   static constexpr std::size_t kInlineSize = 48;
@@ -85,11 +80,6 @@ class Message {
   // REQUIRES: *m holds a closure; *m is not used or destroyed afterwards.
   static void RunAndEnd(Message* m) { m->ops_->run_and_destroy(m->storage_); }
 
-  // Bytes the closure takes packed into a Frame (a multiple of 8, at most
-  // kInlineSize), or 0 if it can only travel as a whole Message (its
-  // alignment exceeds 8). REQUIRES: *this holds a closure.
-  std::size_t PackedSize() const { return ops_->packed_size; }
-
   // Destroys the closure without calling it.
   void Reset() {
     if (ops_ != nullptr) {
@@ -105,13 +95,7 @@ class Message {
     void (*destroy)(void* storage);
     // Move-constructs into dst from src and destroys src.
     void (*relocate)(void* dst, void* src);
-    // See PackedSize().
-    std::size_t packed_size;
   };
-
-  static constexpr std::size_t RoundUp8(std::size_t n) {
-    return (n + 7) & ~std::size_t{7};
-  }
 
   template <typename D>
   static constexpr Ops kInlineOps = {
@@ -126,7 +110,6 @@ class Message {
         ::new (dst) D(std::move(*from));
         from->~D();
       },
-      alignof(D) <= 8 ? RoundUp8(sizeof(D)) : 0,
   };
 
   template <typename D>
@@ -140,10 +123,7 @@ class Message {
       [](void* dst, void* src) {
         ::new (dst) D*(*std::launder(static_cast<D**>(src)));
       },
-      sizeof(D*),
   };
-
-  friend class Frame;
 
   const Ops* ops_ = nullptr;
   alignas(std::max_align_t) unsigned char storage_[kInlineSize];

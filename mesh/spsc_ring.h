@@ -9,7 +9,6 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
-#include <type_traits>
 #include <utility>
 
 namespace veloq::mesh {
@@ -26,8 +25,8 @@ namespace veloq::mesh {
 //
 // Thread safety: one producer thread and one consumer thread, fixed for the
 // ring's life.
-//   Producer only: TryPush, TryEmplace, PushBatch, TryStage, TryStageNew,
-//                  Staged, Publish, FreeSpaceApprox, PrefetchForStage.
+//   Producer only: TryPush, TryEmplace, PushBatch, TryStage, Staged, Publish,
+//                  FreeSpaceApprox, PrefetchForStage.
 //   Consumer only: TryPop, PopBatch, ConsumeBatch, EmptyApprox,
 //                  PrefetchForConsume.
 //   Any thread:    SizeApprox, Capacity.
@@ -121,20 +120,6 @@ class SpscRing {
   // the ring, staged items included, is full; v is then untouched.
   [[nodiscard]] bool TryStage(T&& v) { return TryStageInPlace(std::move(v)); }
 
-  // Constructs T(args...) in the next slot, unpublished, and returns it, or
-  // null if the ring, staged items included, is full. The producer may keep
-  // changing the item through the pointer until the next Publish (the mesh
-  // packs more closures into a staged Frame); the consumer cannot see it
-  // before then.
-  template <class... A>
-  [[nodiscard]] T* TryStageNew(A&&... args) {
-    if (FreeSlots(1) == 0) return nullptr;
-    T* slot = SlotAt(write_);
-    std::construct_at(slot, std::forward<A>(args)...);
-    ++write_;
-    return slot;
-  }
-
   // Number of items staged and not yet published.
   size_t Staged() const { return write_ - published_; }
 
@@ -183,26 +168,18 @@ class SpscRing {
   // Like PopBatch, but f(T* slot) takes the element over and must end its
   // lifetime itself (run and destroy it in place, say). Lets a consumer
   // leave the slot's memory untouched, so the cache line goes back to the
-  // producer without a write. If f returns bool, false means "not finished":
-  // the element stays alive and queued (f may have changed it) and the batch
-  // stops there. Returns the number of elements finished. Consumer only.
+  // producer without a write. Consumer only.
   template <class F>
   size_t ConsumeBatch(F&& f, size_t max) {
     const uint64_t first = read_;
     const size_t n = Available(first, max);
     if (n == 0) return 0;
-    uint64_t head = first;
-    for (const uint64_t end = first + n; head != end; ++head) {
-      if constexpr (std::is_same_v<decltype(f(SlotAt(head))), bool>) {
-        if (!f(SlotAt(head))) break;
-      } else {
-        f(SlotAt(head));
-      }
+    for (uint64_t head = first, end = first + n; head != end; ++head) {
+      f(SlotAt(head));
     }
-    if (head == first) return 0;
-    read_ = head;
-    head_.store(head, std::memory_order_release);
-    return head - first;
+    read_ = first + n;
+    head_.store(first + n, std::memory_order_release);
+    return n;
   }
 
   template <class F>

@@ -268,50 +268,6 @@ TEST(SpscRingTest, LineSizedElementsGetLineAlignedSlots) {
   }
 }
 
-TEST(SpscRingTest, TryStageNewHandsOutTheStagedSlotUntilPublish) {
-  SpscRing<int> ring(2);
-  int* a = ring.TryStageNew(1);
-  ASSERT_NE(a, nullptr);
-  *a = 10;  // the producer may still change it: unpublished
-  EXPECT_TRUE(ring.EmptyApprox());
-  int* b = ring.TryStageNew(2);
-  ASSERT_NE(b, nullptr);
-  EXPECT_EQ(ring.TryStageNew(3), nullptr) << "full, staged items included";
-  ring.Publish();
-  EXPECT_EQ(DrainWithTryPop(ring), (std::vector<int>{10, 2}));
-}
-
-TEST(SpscRingTest, ConsumeBatchStopsAtAnUnfinishedElement) {
-  SpscRing<Counted> ring(8);
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(ring.TryPush(Counted(i)));
-  std::vector<int> seen;
-  // Finishes 0 and 1; leaves 2 alive and queued (changed in place).
-  size_t n = ring.ConsumeBatch(
-      [&seen](Counted* c) {
-        seen.push_back(c->value);
-        if (c->value == 2) {
-          c->value = 20;
-          return false;
-        }
-        std::destroy_at(c);
-        return true;
-      },
-      8);
-  EXPECT_EQ(n, 2u);
-  EXPECT_EQ(Counted::live, 3);
-  EXPECT_EQ(ring.SizeApprox(), 3u);
-  n = ring.ConsumeBatch(
-      [&seen](Counted* c) {
-        seen.push_back(c->value);
-        std::destroy_at(c);
-        return true;
-      },
-      8);
-  EXPECT_EQ(n, 3u);
-  EXPECT_EQ(seen, (std::vector<int>{0, 1, 2, 20, 3, 4}));
-  EXPECT_EQ(Counted::live, 0);
-}
-
 TEST(SpscRingDeathTest, CapacityMustBeAPowerOfTwo) {
   EXPECT_DEATH({ SpscRing<int> ring(0); }, "capacity 0 is not a power of 2");
   EXPECT_DEATH({ SpscRing<int> ring(3); }, "capacity 3 is not a power of 2");
