@@ -70,6 +70,10 @@ Runtime::Builder& Runtime::Builder::IdleSpin(Duration d) {
   shard_options_.idle_spin = d;
   return *this;
 }
+Runtime::Builder& Runtime::Builder::IdleYield(bool on) {
+  shard_options_.idle_yield = on;
+  return *this;
+}
 Runtime::Builder& Runtime::Builder::StallThreshold(Duration d) {
   shard_options_.stall_threshold = d;
   return *this;

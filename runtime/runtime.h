@@ -66,6 +66,9 @@ class Runtime {
     // How long an idle shard polls before it parks (default 50 us; 0 parks
     // at once).
     Builder& IdleSpin(Duration d);
+    // While spinning, yield the core to other runnable threads every few
+    // polls (ShardOptions::idle_yield; default off).
+    Builder& IdleYield(bool on);
     Builder& StallThreshold(Duration d);
     Builder& ShutdownGrace(Duration d);
     // Threads of the blocking pool, started on demand (default 4).

@@ -1,5 +1,7 @@
 #include "runtime/shard.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <utility>
 
@@ -97,6 +99,7 @@ ShardStats Shard::stats() const {
   s.tasks_run = published_.tasks_run.load(std::memory_order_relaxed);
   s.ticks = published_.ticks.load(std::memory_order_relaxed);
   s.parks = published_.parks.load(std::memory_order_relaxed);
+  s.idle_yields = published_.idle_yields.load(std::memory_order_relaxed);
   s.stalls = published_.stalls.load(std::memory_order_relaxed);
   s.live_tasks = published_.live_tasks.load(std::memory_order_relaxed);
   s.run_queue = published_.run_queue.load(std::memory_order_relaxed);
@@ -110,6 +113,7 @@ void Shard::PublishStats() {
   published_.tasks_run.store(tasks_run_, r);
   published_.ticks.store(ticks_, r);
   published_.parks.store(parks_, r);
+  published_.idle_yields.store(idle_yields_, r);
   published_.stalls.store(stalls_, r);
   published_.live_tasks.store(live_count_, r);
   published_.run_queue.store(run_queue_.size(), r);
@@ -161,6 +165,9 @@ void Shard::RegisterMetrics() {
   add("veloq_parks_total", Type::kCounter,
       "Times the shard blocked in its driver with nothing to run",
       [this](metrics::Emitter& e) { e.Emit(parks_); });
+  add("veloq_idle_yields_total", Type::kCounter,
+      "sched_yield calls while spinning for work (idle_yield)",
+      [this](metrics::Emitter& e) { e.Emit(idle_yields_); });
   add("veloq_stalls_total", Type::kCounter,
       "Resumes that held the shard past the stall threshold",
       [this](metrics::Emitter& e) { e.Emit(stalls_); });
@@ -403,6 +410,11 @@ bool Shard::SpinForWork() {
       return true;
     }
     if ((i & 7) == 0) {
+      if (options_.idle_yield) {
+        // Hands the core to another runnable thread, if any; stays runnable.
+        ::sched_yield();
+        ++idle_yields_;
+      }
 #if defined(__x86_64__)
       __builtin_ia32_pause();
 #endif

@@ -41,6 +41,15 @@ struct ShardOptions {
   // off the kernel's wake-up path when shards talk often; a shard that stays
   // idle still sleeps after one spin.
   Duration idle_spin = std::chrono::microseconds(50);
+  // While spinning, call sched_yield(2) every 8 polls. For a shard whose
+  // core is shared with other busy threads (a load generator on the same
+  // box, more shards than cores): they get the CPU as soon as they are
+  // runnable instead of at the end of the spinner's time slice, and the
+  // shard stays runnable, so a sender finds it RUNNING and makes no wake-up
+  // syscall. Measured (docs/kv.md): kv_server with 2 shards and
+  // redis-benchmark on 2 cores, SET -P1, ~29 k -> ~38-52 k ops/s. Off by
+  // default: on a core of its own the yields are syscalls for nothing.
+  bool idle_yield = false;
   // A resume that holds the shard longer than this is reported (spdlog warn).
   Duration stall_threshold = std::chrono::milliseconds(10);
   // On shutdown, how long cancelled tasks get to finish before their frames
@@ -50,14 +59,15 @@ struct ShardOptions {
 
 // Counters of one shard, written only by it; read from anywhere.
 struct ShardStats {
-  uint64_t tasks_run = 0;   // resumes from the run queue
-  uint64_t ticks = 0;       // loop iterations
-  uint64_t parks = 0;       // times it blocked in its Parker
-  uint64_t stalls = 0;      // resumes longer than the stall threshold
-  uint64_t live_tasks = 0;  // spawned tasks not yet finished
-  uint64_t run_queue = 0;   // runnable tasks at the end of the last tick
-  uint64_t timers = 0;      // armed timers
-  uint64_t spawned = 0;     // tasks spawned here
+  uint64_t tasks_run = 0;    // resumes from the run queue
+  uint64_t ticks = 0;        // loop iterations
+  uint64_t parks = 0;        // times it blocked in its Parker
+  uint64_t idle_yields = 0;  // sched_yield calls while spinning (idle_yield)
+  uint64_t stalls = 0;       // resumes longer than the stall threshold
+  uint64_t live_tasks = 0;   // spawned tasks not yet finished
+  uint64_t run_queue = 0;    // runnable tasks at the end of the last tick
+  uint64_t timers = 0;       // armed timers
+  uint64_t spawned = 0;      // tasks spawned here
 };
 
 // Shard is one core's executor: a pinned thread running a FIFO run queue of
@@ -277,6 +287,7 @@ class Shard {
   uint64_t tasks_run_ = 0;
   uint64_t ticks_ = 0;
   uint64_t parks_ = 0;
+  uint64_t idle_yields_ = 0;
   uint64_t stalls_ = 0;
   uint64_t spawned_ = 0;
 
@@ -295,8 +306,8 @@ class Shard {
     TimePoint watch_since;                   // watchdog only
   } watch_;
   struct alignas(64) PublishedStats {
-    std::atomic<uint64_t> tasks_run{0}, ticks{0}, parks{0}, stalls{0},
-        live_tasks{0}, run_queue{0}, timers{0}, spawned{0};
+    std::atomic<uint64_t> tasks_run{0}, ticks{0}, parks{0}, idle_yields{0},
+        stalls{0}, live_tasks{0}, run_queue{0}, timers{0}, spawned{0};
   } published_;
 
   friend void internal::ScheduleLocal(Waiter w);

@@ -143,6 +143,36 @@ TEST(ParkTest, ParkedShardIsWokenByMessages) {
   EXPECT_EQ(*r, 49 * 50 / 2);
 }
 
+// IdleYield: a spinning shard calls sched_yield (counted) and still notices
+// messages; without it, it never yields.
+TEST(ParkTest, IdleYieldYieldsWhileSpinningAndStillServesMessages) {
+  for (bool yield : {false, true}) {
+    SCOPED_TRACE(yield ? "IdleYield(true)" : "IdleYield(false)");
+    auto rt =
+        Runtime::Builder().Shards(2).IdleSpin(1s).IdleYield(yield).Build();
+    ASSERT_TRUE(rt.ok()) << rt.status();
+    int sum = 0;
+    ShardStats stats;
+    absl::Status st = (*rt)->Run([&sum, &stats]() -> Task<void> {
+      for (int i = 0; i < 50; ++i) {
+        sum += co_await SubmitTo(1, [i] { return i; });
+      }
+      (void)co_await Sleep(5ms);  // shard 1 spins for work meanwhile
+      // The first request's tick publishes the counters of the spin before
+      // it; the second reads them.
+      (void)co_await SubmitTo(1, [] { return 0; });
+      stats = co_await SubmitTo(1, [] { return Shard::Current()->stats(); });
+    });
+    ASSERT_TRUE(st.ok()) << st;
+    EXPECT_EQ(sum, 49 * 50 / 2);
+    if (yield) {
+      EXPECT_GT(stats.idle_yields, 0u);
+    } else {
+      EXPECT_EQ(stats.idle_yields, 0u);
+    }
+  }
+}
+
 // --- Shutdown ---
 
 struct DestroyCounter {

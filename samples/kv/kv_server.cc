@@ -5,6 +5,7 @@
 //
 // Every shard accepts connections (SO_REUSEPORT) and owns the keys that
 // hash to it; see docs/kv.md.
+#include <sched.h>
 #include <sys/stat.h>
 
 #include <cstdio>
@@ -48,6 +49,10 @@ ABSL_FLAG(std::string, metrics_bind, "127.0.0.1",
 ABSL_FLAG(uint32_t, idle_spin_us, 50,
           "how long an idle shard polls before it sleeps (0: sleep at once; "
           "lower it when clients share the cores)");
+ABSL_FLAG(std::string, idle_yield, "auto",
+          "while spinning, yield the core to other runnable threads: on, off, "
+          "or auto (on when there are at least as many shards as CPUs this "
+          "process may run on, so every core is shared with something)");
 
 namespace veloq::kv {
 namespace {
@@ -105,6 +110,20 @@ int Main() {
   }
   uint32_t shards = absl::GetFlag(FLAGS_shards);
   if (shards == 0) shards = std::max(1u, std::thread::hardware_concurrency());
+  const std::string yield_flag = absl::GetFlag(FLAGS_idle_yield);
+  bool idle_yield = false;
+  if (yield_flag == "on") {
+    idle_yield = true;
+  } else if (yield_flag == "auto") {
+    cpu_set_t cpus;
+    const int n = ::sched_getaffinity(0, sizeof(cpus), &cpus) == 0
+                      ? CPU_COUNT(&cpus)
+                      : static_cast<int>(std::thread::hardware_concurrency());
+    idle_yield = static_cast<int>(shards) >= n;
+  } else if (yield_flag != "off") {
+    std::fprintf(stderr, "kv_server: --idle_yield: on, off or auto\n");
+    return 2;
+  }
   if (!config.partition.aof_dir.empty()) {
     absl::Status m = CheckManifest(config.partition.aof_dir, shards);
     if (!m.ok()) {
@@ -141,6 +160,7 @@ int Main() {
                 .HandleSignals(true)
                 .IdleSpin(std::chrono::microseconds(
                     absl::GetFlag(FLAGS_idle_spin_us)))
+                .IdleYield(idle_yield)
                 .Parkers(io::DriverParkers(dopts))
                 .Build();
   if (!rt.ok()) {
@@ -182,7 +202,7 @@ int Main() {
     state.backend = io::Driver::Current()->backend_name();
     std::printf(
         "veloq-kv %s: %u shards, listening on %s, driver %s "
-        "(%s), aof %s\n",
+        "(%s), aof %s, idle yield %s\n",
         std::string(kVersion).c_str(), shards,
         server->address().ToString().c_str(), state.backend.c_str(),
         io::Driver::Current()->Describe().c_str(),
@@ -190,7 +210,8 @@ int Main() {
             ? "off"
             : absl::StrCat(config.partition.aof_dir, " (appendfsync ",
                            AppendFsyncName(config.partition.fsync), ")")
-                  .c_str());
+                  .c_str(),
+        idle_yield ? "on" : "off");
     if (debug.has_value()) {
       std::printf("metrics: http://%s/metrics, http://%s/debug/shards\n",
                   debug->address().ToString().c_str(),

@@ -31,8 +31,13 @@ expect() {  # expect WANT CMD...
   [[ $got == "$want" ]] || { echo "FAIL: $* -> '$got', want '$want'"; exit 1; }
 }
 
-start
-grep -q "veloq-kv .*: 2 shards, listening on 127.0.0.1:.*, driver" "$WORK/out"
+# A bad --idle_yield is refused with exit status 2, before anything starts.
+rc=0
+"$KV" --port=0 --idle_yield=sometimes >/dev/null 2>"$WORK/err" || rc=$?
+[[ $rc == 2 ]] && grep -q -- "--idle_yield" "$WORK/err" || { echo "FAIL: --idle_yield=sometimes -> $rc"; exit 1; }
+
+start --idle_yield=on
+grep -q "veloq-kv .*: 2 shards, listening on 127.0.0.1:.*, driver .*, idle yield on" "$WORK/out"
 expect PONG ping
 expect OK set greeting "hello world"
 expect "hello world" get greeting
