@@ -262,8 +262,12 @@ void UringDriver::ArmWake() {
 }
 
 void UringDriver::Wake() {
-  if (features_.msg_ring_wake && SendMsgRing(ring_fd_, kMsgWakeTag) == 0) {
-    return;
+  if (features_.msg_ring_wake) {
+    // One outstanding wake is enough: its CQE (or task work) makes the next
+    // Park return, and Reap clears the flag before that Park can start.
+    if (msg_wake_pending_.exchange(true, std::memory_order_acq_rel)) return;
+    if (SendMsgRing(ring_fd_, kMsgWakeTag) == 0) return;
+    msg_wake_pending_.store(false, std::memory_order_release);
   }
   const uint64_t one = 1;
   [[maybe_unused]] ssize_t r = ::write(wake_fd_, &one, sizeof(one));
@@ -384,6 +388,9 @@ void UringDriver::Reap(size_t budget, size_t* reaped) {
       // op stays in the kernel.
       if (cqes[i]->flags & IORING_CQE_F_MORE) ++more;
       if (tag == kMsgWakeTag) {
+        // Cleared on the shard's thread before it can park again: a Wake
+        // that finds it set is covered by this CQE (the shard is running).
+        msg_wake_pending_.store(false, std::memory_order_release);
         ++foreign;
         continue;
       }

@@ -46,9 +46,10 @@ struct ShardOptions {
   // box, more shards than cores): they get the CPU as soon as they are
   // runnable instead of at the end of the spinner's time slice, and the
   // shard stays runnable, so a sender finds it RUNNING and makes no wake-up
-  // syscall. Measured (docs/kv.md): kv_server with 2 shards and
-  // redis-benchmark on 2 cores, SET -P1, ~29 k -> ~38-52 k ops/s. Off by
-  // default: on a core of its own the yields are syscalls for nothing.
+  // syscall while it spins. Measured (docs/kv.md): kv_server with 2 shards
+  // and redis-benchmark on 2 cores, SET -P1, 28.4 k -> 40.4 k ops/s
+  // (medians). Off by default: on a core of its own the yields are
+  // syscalls for nothing.
   bool idle_yield = false;
   // A resume that holds the shard longer than this is reported (spdlog warn).
   Duration stall_threshold = std::chrono::milliseconds(10);

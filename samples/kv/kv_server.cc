@@ -52,7 +52,9 @@ ABSL_FLAG(uint32_t, idle_spin_us, 50,
 ABSL_FLAG(std::string, idle_yield, "auto",
           "while spinning, yield the core to other runnable threads: on, off, "
           "or auto (on when there are at least as many shards as CPUs this "
-          "process may run on, so every core is shared with something)");
+          "process may run on, as with the default --shards: every core then "
+          "also runs whatever else is on the machine, clients included; use "
+          "off when the clients are elsewhere)");
 
 namespace veloq::kv {
 namespace {

@@ -33,7 +33,7 @@ expect() {  # expect WANT CMD...
 
 # A bad --idle_yield is refused with exit status 2, before anything starts.
 rc=0
-"$KV" --port=0 --idle_yield=sometimes >/dev/null 2>"$WORK/err" || rc=$?
+timeout 10 "$KV" --port=0 --idle_yield=sometimes >/dev/null 2>"$WORK/err" || rc=$?
 [[ $rc == 2 ]] && grep -q -- "--idle_yield" "$WORK/err" || { echo "FAIL: --idle_yield=sometimes -> $rc"; exit 1; }
 
 start --idle_yield=on
