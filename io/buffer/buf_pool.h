@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "io/buffer/backing_pool.h"
 #include "io/buffer/buddy_pool.h"
 #include "io/buffer/fixed_buf.h"
@@ -95,6 +96,11 @@ class BufPool {
   // The same without the Status: an empty FixedBuf when none is free (the
   // cheapest call, for hot paths that handle exhaustion themselves).
   FixedBuf Allocate(size_t size);
+  // A buffer holding a copy of `s`: a pool block when one is free, else a
+  // heap one (FixedBuf::Copy), so never empty. For replies built in a
+  // std::string: the pool's blocks are cached per size class, where a heap
+  // buffer costs a page-aligned malloc and free per write.
+  FixedBuf Copy(absl::string_view s);
 
   class AcquireAwaiter;
   // co_await: StatusOr<FixedBuf>; waits for a free block (kWait) or fails
@@ -230,6 +236,15 @@ class PoolCore final : public BufOwner {
 }  // namespace internal
 
 inline FixedBuf BufPool::Allocate(size_t size) { return core_->Allocate(size); }
+
+inline FixedBuf BufPool::Copy(absl::string_view s) {
+  FixedBuf b = core_->Allocate(s.size());
+  if (!b.valid()) [[unlikely]] {
+    return FixedBuf::Copy(s);
+  }
+  b.Assign(s);
+  return b;
+}
 
 inline absl::StatusOr<FixedBuf> BufPool::TryAllocate(size_t size) {
   FixedBuf b = core_->Allocate(size);

@@ -1,6 +1,7 @@
 #include "io/buffer/buf_pool.h"
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -55,6 +56,25 @@ TEST(BufPoolTest, AllocatesUntilExhaustedThenSaysSo) {
   a->Reset();
   EXPECT_TRUE(pool->TryAllocate(10).ok());  // freed, then reused and freed
   EXPECT_EQ(pool->stats().usage.blocks_out, 1u);
+}
+
+TEST(BufPoolTest, CopyUsesAPoolBlockAndFallsBackToTheHeap) {
+  FakeRegistrar reg;
+  absl::StatusOr<BufPool> pool =
+      BufPool::Hybrid(Small(1), &reg, {.grow = false});
+  ASSERT_TRUE(pool.ok());
+  FixedBuf a = pool->Copy("+OK\r\n");
+  EXPECT_EQ(a.view(), "+OK\r\n");
+  EXPECT_EQ(a.reg_index(), 7);  // a registered pool block
+  EXPECT_EQ(pool->stats().usage.blocks_out, 1u);
+  FixedBuf b = pool->Copy("second");  // the pool is empty now
+  EXPECT_EQ(b.view(), "second");
+  EXPECT_EQ(b.reg_index(), -1);  // from the heap
+  EXPECT_EQ(pool->stats().usage.blocks_out, 1u);
+  const std::string big(100 << 10, 'x');  // past the largest class
+  a.Reset();
+  FixedBuf c = pool->Copy(big);
+  EXPECT_EQ(c.view(), big);
 }
 
 // The per-class cache in front of the backing pool (on in opt builds).

@@ -54,7 +54,8 @@ class Session : public actors::Actor {
       : out_(std::move(out)) {}
   Task<void> Handle(Line l) {
     l.text += '\n';
-    io::BufStatus w = co_await out_->WriteAll(io::FixedBuf::Copy(l.text));
+    io::FixedBuf buf = io::Driver::CurrentOrDie().buffers().Copy(l.text);
+    io::BufStatus w = co_await out_->WriteAll(std::move(buf));
     if (!w.status.ok()) Stop();  // the client is gone
   }
 

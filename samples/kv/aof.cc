@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "io/buffer/fixed_buf.h"
+#include "io/driver.h"
 #include "runtime/log.h"
 #include "runtime/spawn.h"
 #include "runtime/timer.h"
@@ -157,7 +158,7 @@ Task<void> AppendLog::FlushLoop(AppendLog* log) {
   co_await runtime::Yield();
   while (!log->pending_.empty()) {
     const uint64_t upto = log->appended_;
-    io::FixedBuf buf = io::FixedBuf::Copy(log->pending_);
+    io::FixedBuf buf = io::Driver::CurrentOrDie().buffers().Copy(log->pending_);
     const size_t n = log->pending_.size();
     absl::Status s =
         co_await log->file_.WriteAllAt(std::move(buf), log->offset_);

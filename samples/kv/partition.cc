@@ -105,6 +105,15 @@ void Partition::Execute(absl::Span<const absl::string_view> args,
   log_->Append(views_);
 }
 
+absl::string_view Partition::FirstKey(
+    absl::Span<const absl::string_view> args) {
+  if (args.empty()) return {};
+  const CommandSpec* spec = LookupCommand(args[0]);
+  if (spec == nullptr || spec->first_key <= 0) return {};
+  const size_t at = static_cast<size_t>(spec->first_key);
+  return at < args.size() ? args[at] : absl::string_view();
+}
+
 uint64_t Partition::durability_needed() const {
   if (log_ == nullptr || log_->policy() != AppendFsync::kAlways) return 0;
   return log_->appended();
@@ -113,12 +122,22 @@ uint64_t Partition::durability_needed() const {
 void Partition::Handle(RemoteBatch b) {
   BatchReply out;
   out.ends.reserve(b.commands.size());
+  // Room for the common replies (+OK, :n, short bulks) of every command.
+  out.bytes.reserve(b.commands.size() * 16);
   const int64_t now = WallClockMs();
   const uint64_t durable_before = durability_needed();
-  std::vector<absl::string_view> args;
-  for (const Command& c : b.commands) {
-    args.assign(c.begin(), c.end());
-    Execute(args, now, &out.bytes);
+  if (b.commands.size() > 1) {
+    prefetch_keys_.clear();
+    CommandBatch::Reader ahead(b.commands);
+    while (ahead.Next(&batch_args_)) {
+      const absl::string_view key = FirstKey(batch_args_);
+      if (!key.empty()) prefetch_keys_.push_back(key);
+    }
+    Prefetch(prefetch_keys_);
+  }
+  CommandBatch::Reader reader(b.commands);
+  while (reader.Next(&batch_args_)) {
+    Execute(batch_args_, now, &out.bytes);
     out.ends.push_back(static_cast<uint32_t>(out.bytes.size()));
   }
   const uint64_t need = durability_needed();

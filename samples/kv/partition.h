@@ -13,6 +13,7 @@
 #include "runtime/metrics.h"
 #include "runtime/task.h"
 #include "samples/kv/aof.h"
+#include "samples/kv/command_batch.h"
 #include "samples/kv/resp.h"
 #include "samples/kv/store.h"
 
@@ -25,7 +26,7 @@ struct BatchReply {
   std::vector<uint32_t> ends;  // ends[i]: one past reply i in `bytes`
 };
 struct RemoteBatch {
-  std::vector<Command> commands;
+  CommandBatch commands;
   actors::Promise<BatchReply> reply;
 };
 // INFO's per-shard figures.
@@ -64,6 +65,14 @@ class Partition : public actors::Actor {
   // one) and appends its reply; logs it if it wrote.
   void Execute(absl::Span<const absl::string_view> args, int64_t now_ms,
                std::string* reply);
+  // The key a command (as Execute takes it) touches first, or empty for an
+  // unknown or keyless one: what to Prefetch for it.
+  static absl::string_view FirstKey(absl::Span<const absl::string_view> args);
+  // Starts loading the memory that commands on `keys` will touch
+  // (Store::Prefetch): for a run of commands, before executing them.
+  void Prefetch(absl::Span<const absl::string_view> keys) const {
+    store_.Prefetch(keys);
+  }
   // The log record a caller must wait for before replying (0: none).
   uint64_t durability_needed() const;
   AppendLog* log() const { return log_.get(); }
@@ -84,8 +93,10 @@ class Partition : public actors::Actor {
   std::unique_ptr<AppendLog> log_;
   std::unique_ptr<LogExpiries> expiry_logger_;
   uint64_t commands_ = 0;
-  std::vector<std::string> rewrite_;  // scratch for RewriteForLog
-  std::vector<absl::string_view> views_;
+  std::vector<std::string> rewrite_;              // scratch for RewriteForLog
+  std::vector<absl::string_view> views_;          // scratch for Execute
+  std::vector<absl::string_view> batch_args_;     // scratch for Handle
+  std::vector<absl::string_view> prefetch_keys_;  // scratch for Handle
   // veloq_kv_keys, veloq_kv_commands_total on this shard (registered by
   // OnStart; declared last, so dropped first).
   std::vector<metrics::CallbackHandle> metrics_;

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -22,6 +23,9 @@ namespace {
 using runtime::Task;
 
 constexpr size_t kReadSize = 16 << 10;
+// The most a connection reserves up front for one shard's batch; a bigger
+// batch grows as it fills.
+constexpr size_t kMaxBatchReserve = 64 << 10;
 
 // How a request's reply is assembled from its parts.
 enum class Merge : uint8_t {
@@ -152,7 +156,11 @@ class Connection {
   // Executes cmds_[0, ncmds_) and leaves the replies in out_.
   Task<absl::Status> Dispatch();
   void Plan(size_t i, int64_t now, Partition* local);
-  void SendPart(uint32_t shard, uint32_t slot, uint32_t part, Command cmd);
+  // Prefetches the local table for the keyed commands of cmds_ that this
+  // shard owns (Store::Prefetch), before Plan runs them.
+  void PrefetchLocalKeys(const Partition* local);
+  void SendPart(uint32_t shard, uint32_t slot, uint32_t part,
+                absl::Span<const absl::string_view> args);
   void RunPart(Partition* local, uint32_t slot, uint32_t part,
                absl::Span<const absl::string_view> args, int64_t now);
   void Connectionwide(size_t i, const CommandSpec& spec, Slot& s);
@@ -168,9 +176,9 @@ class Connection {
   std::vector<Slot> slots_;
   std::string out_;
   std::string scratch_;
-  std::vector<std::vector<Command>> batches_;  // per shard
-  std::vector<std::vector<Route>> routes_;     // per shard
-  std::vector<absl::string_view> views_;       // scratch
+  std::vector<CommandBatch> batches_;       // per shard
+  std::vector<std::vector<Route>> routes_;  // per shard
+  std::vector<absl::string_view> views_;    // scratch
   bool quit_ = false;
 };
 
@@ -199,8 +207,20 @@ void Connection::RunPart(Partition* local, uint32_t slot, uint32_t part,
 }
 
 void Connection::SendPart(uint32_t shard, uint32_t slot, uint32_t part,
-                          Command cmd) {
-  batches_[shard].push_back(std::move(cmd));
+                          absl::Span<const absl::string_view> args) {
+  CommandBatch& batch = batches_[shard];
+  if (batch.empty()) {
+    // Size the batch once a read: assume the commands still to plan are
+    // like this one and spread evenly over the shards.
+    size_t arg_bytes = 0;
+    for (absl::string_view a : args) arg_bytes += a.size();
+    const size_t shards = batches_.size();
+    const size_t likely = (ncmds_ - slot + shards - 1) / shards;
+    batch.Reserve(
+        std::min(kMaxBatchReserve,
+                 likely * CommandBatch::Footprint(args.size(), arg_bytes)));
+  }
+  batch.Add(args);
   routes_[shard].push_back(Route{slot, part});
 }
 
@@ -290,6 +310,24 @@ void Connection::Connectionwide(size_t i, const CommandSpec& spec, Slot& s) {
 }
 
 // Decides where request i runs; runs the parts that are local now.
+void Connection::PrefetchLocalKeys(const Partition* local) {
+  const uint32_t here = runtime::Shard::Current()->id();
+  const uint32_t shards = st_->partitions.size();
+  std::vector<absl::string_view>& keys = views_;
+  keys.clear();
+  for (size_t i = 0; i < ncmds_; ++i) {
+    const Command& c = cmds_[i];
+    const CommandSpec* spec = LookupCommand(c.arg(0));
+    if (spec == nullptr || spec->kind != CommandSpec::Kind::kKeyed ||
+        static_cast<size_t>(spec->first_key) >= c.size()) {
+      continue;
+    }
+    const absl::string_view key = c.arg(spec->first_key);
+    if (OwnerOf(key, shards) == here) keys.push_back(key);
+  }
+  local->Prefetch(keys);
+}
+
 void Connection::Plan(size_t i, int64_t now, Partition* local) {
   const Command& c = cmds_[i];
   Slot& s = slots_[i];
@@ -316,13 +354,12 @@ void Connection::Plan(size_t i, int64_t now, Partition* local) {
     case CommandSpec::Kind::kKeyed: {
       s.merge = Merge::kSingle;
       const uint32_t owner = OwnerOf(c.arg(spec->first_key), shards);
+      std::vector<absl::string_view>& args = views_;
+      args.assign(c.begin(), c.end());
       if (owner == here && local != nullptr) {
-        std::vector<absl::string_view>& args = views_;
-        args.assign(c.begin(), c.end());
         RunPart(local, slot, 0, args, now);
       } else {
-        SendPart(owner, slot, 0, std::move(cmds_[i]));
-        cmds_[i] = Command();
+        SendPart(owner, slot, 0, args);
       }
       return;
     }
@@ -344,29 +381,26 @@ void Connection::Plan(size_t i, int64_t now, Partition* local) {
         const size_t at = mset ? 1 + 2 * k : 1 + k;
         const absl::string_view key = c.arg(at);
         const uint32_t owner = OwnerOf(key, shards);
+        const absl::string_view sub[3] = {verb, key,
+                                          mset ? c.arg(at + 1) : key};
+        const auto args = absl::MakeConstSpan(sub, mset ? 3 : 2);
         if (owner == here && local != nullptr) {
-          absl::string_view args[3] = {verb, key, mset ? c.arg(at + 1) : key};
-          RunPart(local, slot, static_cast<uint32_t>(k),
-                  absl::MakeSpan(args, mset ? 3 : 2), now);
+          RunPart(local, slot, static_cast<uint32_t>(k), args, now);
         } else {
-          Command sub;
-          sub.Add(verb);
-          sub.Add(key);
-          if (mset) sub.Add(c.arg(at + 1));
-          SendPart(owner, slot, static_cast<uint32_t>(k), std::move(sub));
+          SendPart(owner, slot, static_cast<uint32_t>(k), args);
         }
       }
       return;
     }
     case CommandSpec::Kind::kShardWide: {
       s.merge = spec->name == "dbsize" ? Merge::kSum : Merge::kOk;
+      std::vector<absl::string_view>& args = views_;
+      args.assign(c.begin(), c.end());
       for (uint32_t shard = 0; shard < shards; ++shard) {
         if (shard == here && local != nullptr) {
-          std::vector<absl::string_view>& args = views_;
-          args.assign(c.begin(), c.end());
           RunPart(local, slot, 0, args, now);
         } else {
-          SendPart(shard, slot, 0, c);
+          SendPart(shard, slot, 0, args);
         }
       }
       return;
@@ -457,6 +491,7 @@ Task<absl::Status> Connection::Dispatch() {
   Partition* local = Partition::Local();
   const uint64_t durable_before =
       local != nullptr ? local->durability_needed() : 0;
+  if (local != nullptr && ncmds_ > 1) PrefetchLocalKeys(local);
   bool info = false;
   for (size_t i = 0; i < ncmds_; ++i) {
     Plan(i, now, local);
@@ -471,12 +506,11 @@ Task<absl::Status> Connection::Dispatch() {
     uint32_t shard;
     actors::AskHandle<absl::StatusOr<BatchReply>> future;
   };
-  std::vector<Out> outs;
+  absl::InlinedVector<Out, 4> outs;
   for (uint32_t shard = 0; shard < shards; ++shard) {
     if (batches_[shard].empty()) continue;
     auto [promise, future] = actors::MakePromise<BatchReply>();
     RemoteBatch batch{std::move(batches_[shard]), std::move(promise)};
-    batches_[shard] = {};
     st_->partitions.on(shard).Tell(std::move(batch));
     outs.push_back(Out{shard, std::move(future)});
   }
@@ -542,7 +576,7 @@ Task<absl::Status> Connection::Dispatch() {
 
 Task<absl::Status> Connection::Write() {
   if (out_.empty()) co_return absl::OkStatus();
-  io::FixedBuf buf = io::FixedBuf::Copy(out_);
+  io::FixedBuf buf = io::Driver::CurrentOrDie().buffers().Copy(out_);
   out_.clear();
   io::BufStatus w = co_await stream_.WriteAll(std::move(buf));
   co_return w.status;

@@ -107,6 +107,13 @@ bool Store::SlotEq::operator()(absl::string_view a, const Slot& b) const {
   return a == b.record->key();
 }
 
+void Store::Prefetch(absl::Span<const absl::string_view> keys) const {
+  for (absl::string_view key : keys) table_.prefetch(key);
+  // Probing again finds the control bytes and slots arriving (or there),
+  // and each tag match prefetches its record; no record is read.
+  for (absl::string_view key : keys) (void)table_.find(RecordProbe{key});
+}
+
 Store::Store() = default;
 
 Store::~Store() {

@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace veloq::kv {
 
@@ -122,6 +123,16 @@ class Store {
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
+  // Starts loading the memory that lookups of `keys` will touch, and
+  // returns without waiting for it: first every key's probe position (the
+  // table's control bytes and slots), then the records those slots point
+  // to. A run of commands (a pipelined read, a batch from another shard)
+  // prefetches its keys before executing them, so their cache misses
+  // overlap instead of coming one at a time — a lookup in a table much
+  // bigger than the cache misses on the control bytes, the slot and the
+  // record, in turn. Changes nothing observable; counts nothing.
+  void Prefetch(absl::Span<const absl::string_view> keys) const;
+
   // The live value of `key`, or nullopt. Counts a hit or a miss.
   std::optional<absl::string_view> Get(absl::string_view key, int64_t now_ms);
 
@@ -200,16 +211,31 @@ class Store {
   struct Slot {
     mutable Record* record;
   };
+  // A lookup key that matches nothing: comparing it with a slot prefetches
+  // the slot's record instead of reading it (Prefetch's second pass).
+  struct RecordProbe {
+    absl::string_view key;
+  };
   struct SlotHash {
     using is_transparent = void;
     size_t operator()(absl::string_view key) const;
     size_t operator()(const Slot& slot) const;
+    size_t operator()(const RecordProbe& probe) const {
+      return (*this)(probe.key);
+    }
   };
   struct SlotEq {
     using is_transparent = void;
     bool operator()(const Slot& a, const Slot& b) const;
     bool operator()(const Slot& a, absl::string_view b) const;
     bool operator()(absl::string_view a, const Slot& b) const;
+    bool operator()(const Slot& a, const RecordProbe&) const {
+      __builtin_prefetch(a.record);
+      return false;
+    }
+    bool operator()(const RecordProbe& b, const Slot& a) const {
+      return (*this)(a, b);
+    }
   };
   using Table = absl::flat_hash_set<Slot, SlotHash, SlotEq>;
   // An expiry index entry; the deadline is copied here so that sifting

@@ -499,6 +499,30 @@ TEST(StoreTest, StatsCountHitsMissesAndBytes) {
   EXPECT_LT(stats.bytes_used, empty + 12000);
 }
 
+// Prefetch is a hint: present, missing, expired and colliding keys leave
+// the contents, the deadlines and the counters as they were.
+TEST(StoreTest, PrefetchChangesNothing) {
+  Store s;
+  for (int i = 0; i < 2000; ++i) s.Set(absl::StrCat("k", i), "v", {}, 0);
+  s.Set("gone", "v", ExpireAt(5), 0);
+  const StoreStats before = s.Stats(0);
+  std::vector<std::string> names;
+  for (int i = 0; i < 4000; i += 3) names.push_back(absl::StrCat("k", i));
+  names.push_back("gone");
+  names.push_back("");
+  const std::vector<absl::string_view> keys(names.begin(), names.end());
+  s.Prefetch(keys);
+  s.Prefetch({});
+  const StoreStats after = s.Stats(0);
+  EXPECT_EQ(after.keys, before.keys);
+  EXPECT_EQ(after.hits, before.hits);
+  EXPECT_EQ(after.misses, before.misses);
+  EXPECT_EQ(after.expired_keys, before.expired_keys);
+  EXPECT_EQ(s.Pttl("gone", 0), 5);
+  EXPECT_THAT(s.Get("k1998", 0), Optional(absl::string_view("v")));
+  EXPECT_EQ(s.Get("k2001", 0), std::nullopt);
+}
+
 TEST(StoreTest, ObserverSeesLazyAndActiveExpiry) {
   Store s;
   RecordingObserver observer;
