@@ -2,6 +2,8 @@
 // the global allocator: this binary counts every operator new.
 #include "runtime/internal/frame_allocator.h"
 
+#include <vector>
+
 #include "gtest/gtest.h"
 #include "runtime/spawn.h"
 #include "runtime/task.h"
@@ -28,6 +30,31 @@ TEST(FrameAllocatorTest, ReusesBlocksBySizeClass) {
   internal::FreeFrame(q, 90);
   EXPECT_EQ(a.global_allocations(), 1u);
   EXPECT_EQ(a.allocations(), 2u);
+}
+
+TEST(FrameAllocatorTest, CachesFreedFramesUpToItsByteBound) {
+  // Room for three 128-byte blocks (100-byte frames plus the header).
+  internal::FrameAllocator a(3 * 128);
+  internal::ScopedFrameAllocator scope(&a);
+  std::vector<void*> frames;
+  for (int i = 0; i < 5; ++i) frames.push_back(internal::AllocateFrame(100));
+  EXPECT_EQ(a.global_allocations(), 5u);
+  for (void* p : frames) internal::FreeFrame(p, 100);
+  EXPECT_EQ(a.cached_bytes(), 3u * 128);  // two went back to the heap
+  for (int i = 0; i < 5; ++i) frames[i] = internal::AllocateFrame(100);
+  EXPECT_EQ(a.global_allocations(), 7u);  // three from the cache
+  EXPECT_EQ(a.cached_bytes(), 0u);
+  // A 64-byte block fits what a 128-byte one would not.
+  internal::FreeFrame(frames[0], 100);
+  internal::FreeFrame(frames[1], 100);
+  internal::FreeFrame(frames[2], 100);
+  EXPECT_EQ(a.cached_bytes(), 3u * 128);
+  void* small = internal::AllocateFrame(10);
+  internal::FreeFrame(small, 10);
+  EXPECT_EQ(a.cached_bytes(), 3u * 128);  // full: the 64-byte one went back
+  internal::FreeFrame(frames[3], 100);
+  internal::FreeFrame(frames[4], 100);
+  EXPECT_EQ(a.cached_bytes(), 3u * 128);
 }
 
 TEST(FrameAllocatorTest, FramesAreSixteenByteAligned) {

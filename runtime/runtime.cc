@@ -74,6 +74,11 @@ Runtime::Builder& Runtime::Builder::IdleYield(bool on) {
   shard_options_.idle_yield = on;
   return *this;
 }
+
+Runtime::Builder& Runtime::Builder::FrameCacheBytes(size_t bytes) {
+  shard_options_.frame_cache_bytes = bytes;
+  return *this;
+}
 Runtime::Builder& Runtime::Builder::StallThreshold(Duration d) {
   shard_options_.stall_threshold = d;
   return *this;

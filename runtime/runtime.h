@@ -69,6 +69,9 @@ class Runtime {
     // While spinning, yield the core to other runnable threads every few
     // polls (ShardOptions::idle_yield; default off).
     Builder& IdleYield(bool on);
+    // Bytes of freed coroutine frames each shard keeps for reuse
+    // (ShardOptions::frame_cache_bytes; default 64 MiB).
+    Builder& FrameCacheBytes(size_t bytes);
     Builder& StallThreshold(Duration d);
     Builder& ShutdownGrace(Duration d);
     // Threads of the blocking pool, started on demand (default 4).

@@ -57,6 +57,7 @@ Shard::Shard(Runtime* runtime, uint32_t id, mesh::Mesh* mesh, Clock* clock,
       sim_(sim),
       random_state_(0x9E3779B97F4A7C15ull ^ reinterpret_cast<uintptr_t>(this) ^
                     (uint64_t{id} << 32)),
+      frames_(options.frame_cache_bytes),
       run_queue_(options.run_queue_capacity) {
   mesh_->SetWaker(id_, sim_ != nullptr ? sim_->waker(id_) : parker_.get());
 }

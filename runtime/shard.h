@@ -51,6 +51,10 @@ struct ShardOptions {
   // (medians). Off by default: on a core of its own the yields are
   // syscalls for nothing.
   bool idle_yield = false;
+  // Freed coroutine frames (tasks, actors' turns) this shard keeps for
+  // reuse, in bytes, all size classes together; frees past it go back to
+  // the global allocator. Bounds what a shard holds on to after a burst.
+  size_t frame_cache_bytes = internal::FrameAllocator::kDefaultMaxCachedBytes;
   // A resume that holds the shard longer than this is reported (spdlog warn).
   Duration stall_threshold = std::chrono::milliseconds(10);
   // On shutdown, how long cancelled tasks get to finish before their frames

@@ -35,8 +35,8 @@ size_t ClassBytes(size_t cls) { return (cls + 1) * FrameAllocator::kGranule; }
 
 }  // namespace
 
-FrameAllocator::FrameAllocator(size_t max_cached_per_class)
-    : max_cached_(max_cached_per_class) {}
+FrameAllocator::FrameAllocator(size_t max_cached_bytes)
+    : max_cached_bytes_(max_cached_bytes) {}
 
 FrameAllocator::~FrameAllocator() {
   for (size_t c = 0; c < kClasses; ++c) {
@@ -57,7 +57,7 @@ void* FrameAllocator::Allocate(size_t cls) {
   if (b != nullptr) {
     VELOQ_UNPOISON(b, ClassBytes(cls));
     free_[cls] = b->next;
-    --cached_[cls];
+    cached_bytes_ -= ClassBytes(cls);
     return b;
   }
   ++global_allocations_;
@@ -65,14 +65,14 @@ void* FrameAllocator::Allocate(size_t cls) {
 }
 
 void FrameAllocator::Free(void* block, size_t cls) {
-  if (cached_[cls] >= max_cached_) {
+  if (cached_bytes_ + ClassBytes(cls) > max_cached_bytes_) {
     ::operator delete(block);
     return;
   }
   FreeBlock* b = static_cast<FreeBlock*>(block);
   b->next = free_[cls];
   free_[cls] = b;
-  ++cached_[cls];
+  cached_bytes_ += ClassBytes(cls);
   VELOQ_POISON(b, ClassBytes(cls));
 }
 
