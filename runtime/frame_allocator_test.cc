@@ -44,17 +44,58 @@ TEST(FrameAllocatorTest, CachesFreedFramesUpToItsByteBound) {
   for (int i = 0; i < 5; ++i) frames[i] = internal::AllocateFrame(100);
   EXPECT_EQ(a.global_allocations(), 7u);  // three from the cache
   EXPECT_EQ(a.cached_bytes(), 0u);
-  // A 64-byte block fits what a 128-byte one would not.
+  // Full: a block of any class goes back to the heap.
   internal::FreeFrame(frames[0], 100);
   internal::FreeFrame(frames[1], 100);
   internal::FreeFrame(frames[2], 100);
   EXPECT_EQ(a.cached_bytes(), 3u * 128);
   void* small = internal::AllocateFrame(10);
   internal::FreeFrame(small, 10);
-  EXPECT_EQ(a.cached_bytes(), 3u * 128);  // full: the 64-byte one went back
+  EXPECT_EQ(a.cached_bytes(), 3u * 128);
   internal::FreeFrame(frames[3], 100);
   internal::FreeFrame(frames[4], 100);
   EXPECT_EQ(a.cached_bytes(), 3u * 128);
+}
+
+// The bound is in bytes across classes: a small block fits the room a
+// larger one would not.
+TEST(FrameAllocatorTest, ClassesShareTheByteBound) {
+  internal::FrameAllocator a(128 + 64);
+  internal::ScopedFrameAllocator scope(&a);
+  void* big1 = internal::AllocateFrame(100);  // 128-byte class
+  void* big2 = internal::AllocateFrame(100);  // 128-byte class
+  void* small = internal::AllocateFrame(10);  // 64-byte class
+  internal::FreeFrame(big1, 100);
+  internal::FreeFrame(big2, 100);  // 128 + 128 > 192: back to the heap
+  EXPECT_EQ(a.cached_bytes(), 128u);
+  internal::FreeFrame(small, 10);  // 128 + 64 fits
+  EXPECT_EQ(a.cached_bytes(), 192u);
+  EXPECT_EQ(internal::AllocateFrame(10), small);  // reused
+  EXPECT_EQ(a.cached_bytes(), 128u);
+  internal::FreeFrame(small, 10);
+}
+
+// A frame freed under another shard's allocator joins that cache, and
+// each cache accounts only for what it holds.
+TEST(FrameAllocatorTest, AFrameFreedElsewhereJoinsThatCache) {
+  internal::FrameAllocator a;
+  internal::FrameAllocator b;
+  void* p;
+  {
+    internal::ScopedFrameAllocator scope(&a);
+    p = internal::AllocateFrame(100);
+  }
+  {
+    internal::ScopedFrameAllocator scope(&b);
+    internal::FreeFrame(p, 100);
+    EXPECT_EQ(b.cached_bytes(), 128u);
+    EXPECT_EQ(internal::AllocateFrame(90), p);
+    EXPECT_EQ(b.cached_bytes(), 0u);
+    EXPECT_EQ(b.global_allocations(), 0u);
+    internal::FreeFrame(p, 90);
+  }
+  EXPECT_EQ(a.cached_bytes(), 0u);
+  EXPECT_EQ(a.global_allocations(), 1u);
 }
 
 TEST(FrameAllocatorTest, FramesAreSixteenByteAligned) {

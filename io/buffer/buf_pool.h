@@ -97,7 +97,8 @@ class BufPool {
   // cheapest call, for hot paths that handle exhaustion themselves).
   FixedBuf Allocate(size_t size);
   // A buffer holding a copy of `s`: a pool block when one is free, else a
-  // heap one (FixedBuf::Copy), so never empty. For replies built in a
+  // heap one (FixedBuf::Copy), so never empty. REQUIRES: s.size() < 4 GiB
+  // (a buffer's limit; FixedBuf::Copy aborts past it). For replies built in a
   // std::string: the pool's blocks are cached per size class, where a heap
   // buffer costs a page-aligned malloc and free per write.
   FixedBuf Copy(absl::string_view s);
@@ -239,7 +240,7 @@ inline FixedBuf BufPool::Allocate(size_t size) { return core_->Allocate(size); }
 
 inline FixedBuf BufPool::Copy(absl::string_view s) {
   FixedBuf b = core_->Allocate(s.size());
-  if (!b.valid()) [[unlikely]] {
+  if (!b.valid() || b.capacity() < s.size()) [[unlikely]] {
     return FixedBuf::Copy(s);
   }
   b.Assign(s);

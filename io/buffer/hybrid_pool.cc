@@ -51,11 +51,12 @@ absl::Status HybridPool::Grow() {
 
 std::optional<internal::BlockRef> HybridPool::Allocate(size_t size) {
   if (size > kMaxClass) {
-    if (!options_.heap_fallback || size >= (size_t{1} << 32)) {
-      return std::nullopt;
-    }
+    if (!options_.heap_fallback) return std::nullopt;
     const size_t cap =
         (size + Arena::kPageSize - 1) / Arena::kPageSize * Arena::kPageSize;
+    // A block's capacity is a uint32: rounding up to a page must not reach
+    // 2^32 (it would wrap to an empty block).
+    if (cap >= (size_t{1} << 32)) return std::nullopt;
     char* p = static_cast<char*>(std::aligned_alloc(Arena::kPageSize, cap));
     if (p == nullptr) return std::nullopt;
     ++blocks_out_;

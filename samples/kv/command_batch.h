@@ -36,6 +36,7 @@ class CommandBatch {
     o.data_.clear();
   }
   CommandBatch& operator=(CommandBatch&& o) noexcept {
+    if (this == &o) return *this;
     data_ = std::move(o.data_);
     count_ = std::exchange(o.count_, 0);
     o.data_.clear();

@@ -49,7 +49,7 @@ TEST(CommandBatchTest, ArgumentsAreBinarySafeAndMayBeEmpty) {
   EXPECT_TRUE(got[1].empty());
 }
 
-TEST(CommandBatchTest, SurvivesAMoveAndGrowthAndClearKeepsCapacity) {
+TEST(CommandBatchTest, SurvivesAMoveAndGrowthAndClearEmptiesIt) {
   CommandBatch b;
   std::vector<std::string> keys;
   for (int i = 0; i < 1000; ++i) keys.push_back("key:" + std::to_string(i));

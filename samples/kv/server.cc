@@ -23,6 +23,8 @@ namespace {
 using runtime::Task;
 
 constexpr size_t kReadSize = 16 << 10;
+// The most one write sends; a longer reply goes out in pieces.
+constexpr size_t kMaxWrite = 16 << 20;
 // The most a connection reserves up front for one shard's batch; a bigger
 // batch grows as it fills.
 constexpr size_t kMaxBatchReserve = 64 << 10;
@@ -309,7 +311,6 @@ void Connection::Connectionwide(size_t i, const CommandSpec& spec, Slot& s) {
   }
 }
 
-// Decides where request i runs; runs the parts that are local now.
 void Connection::PrefetchLocalKeys(const Partition* local) {
   const uint32_t here = runtime::Shard::Current()->id();
   const uint32_t shards = st_->partitions.size();
@@ -328,6 +329,7 @@ void Connection::PrefetchLocalKeys(const Partition* local) {
   local->Prefetch(keys);
 }
 
+// Decides where request i runs; runs the parts that are local now.
 void Connection::Plan(size_t i, int64_t now, Partition* local) {
   const Command& c = cmds_[i];
   Slot& s = slots_[i];
@@ -575,11 +577,17 @@ Task<absl::Status> Connection::Dispatch() {
 }
 
 Task<absl::Status> Connection::Write() {
-  if (out_.empty()) co_return absl::OkStatus();
-  io::FixedBuf buf = io::Driver::CurrentOrDie().buffers().Copy(out_);
+  // In pieces of at most kMaxWrite: a buffer holds less than 4 GiB, and a
+  // reply can be bigger (MGET of large values).
+  io::BufPool& pool = io::Driver::CurrentOrDie().buffers();
+  absl::Status status = absl::OkStatus();
+  for (size_t at = 0; at < out_.size() && status.ok(); at += kMaxWrite) {
+    io::FixedBuf buf = pool.Copy(absl::string_view(out_).substr(at, kMaxWrite));
+    io::BufStatus w = co_await stream_.WriteAll(std::move(buf));
+    status = w.status;
+  }
   out_.clear();
-  io::BufStatus w = co_await stream_.WriteAll(std::move(buf));
-  co_return w.status;
+  co_return status;
 }
 
 Task<void> Connection::Run() {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -119,6 +120,22 @@ class Client {
     }
   }
 
+  // The next n bytes (fewer if the server closes first), unparsed: for
+  // replies too big to re-parse on every read.
+  Task<std::string> ReadBytes(size_t n) {
+    while (buf_.size() < n) {
+      io::BufResult r = co_await stream_.Read(io::FixedBuf::Heap(1 << 20));
+      if (!r.res.ok() || r.res.value() <= 0) {
+        closed_ = true;
+        break;
+      }
+      buf_.append(r.buf.data(), r.buf.size());
+    }
+    std::string out = buf_.substr(0, std::min(n, buf_.size()));
+    buf_.erase(0, out.size());
+    co_return out;
+  }
+
   Task<std::string> Call(absl::string_view request, int replies) {
     absl::Status s = co_await Send(request);
     if (!s.ok()) co_return s.ToString();
@@ -177,6 +194,34 @@ TEST_P(KvServerTest, PipelinedCommandsAcrossShardsReplyInOrder) {
             "\r\n$1\r\n6\r\n"
             ":2\r\n:42\r\n:2\r\n:3\r\n:4\r\n+PONG\r\n$2\r\nhi\r\n+OK\r\n"
             "$-1\r\n");
+}
+
+// A reply longer than one write (16 MiB) goes out in pieces, whole.
+TEST_P(KvServerTest, RepliesBiggerThanOneWriteArriveWhole) {
+  constexpr size_t kBig = 20 << 20;
+  auto r = veloq::testing::RunOnRuntime(Options(2), []() -> Task<std::string> {
+    ServerConfig config;
+    auto server = co_await TestServer::Start(config);
+    if (!server.ok()) co_return server.status().ToString();
+    auto c = co_await Client::Connect((*server)->port());
+    if (!c.ok()) co_return c.status().ToString();
+    const std::string value(kBig, 'v');
+    const std::string set_cmd = Cmd("SET", "big", value);
+    const std::string mget_cmd = Cmd("MGET", "big", "a", "big");
+    std::string set = co_await c->Call(set_cmd, 1);
+    absl::Status sent = co_await c->Send(mget_cmd);
+    if (!sent.ok()) co_return sent.ToString();
+    // *3, two bulks of kBig and a nil.
+    const size_t bulk_bytes = std::to_string(kBig).size() + 5 + kBig;
+    std::string got = co_await c->ReadBytes(4 + 2 * bulk_bytes + 5);
+    co_await (*server)->Stop();
+    co_return set + got;
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::string bulk =
+      "$" + std::to_string(kBig) + "\r\n" + std::string(kBig, 'v') + "\r\n";
+  EXPECT_TRUE(*r == "+OK\r\n*3\r\n" + bulk + "$-1\r\n" + bulk)
+      << "got " << r->size() << " bytes";
 }
 
 TEST_P(KvServerTest, FramesSplitAtEveryByteBoundary) {
