@@ -41,6 +41,7 @@ enum class Merge : uint8_t {
 };
 
 struct Slot {
+  const CommandSpec* spec = nullptr;  // the command's, or null if unknown
   Merge merge = Merge::kDone;
   std::string text;                // kDone / kSingle reply, or an error
   std::vector<std::string> parts;  // kArray
@@ -159,7 +160,8 @@ class Connection {
   Task<absl::Status> Dispatch();
   void Plan(size_t i, int64_t now, Partition* local);
   // Prefetches the local table for the keyed commands of cmds_ that this
-  // shard owns (Store::Prefetch), before Plan runs them.
+  // shard owns (Store::Prefetch), before Plan runs them. REQUIRES: every
+  // slots_[i].spec is set.
   void PrefetchLocalKeys(const Partition* local);
   void SendPart(uint32_t shard, uint32_t slot, uint32_t part,
                 absl::Span<const absl::string_view> args);
@@ -318,7 +320,7 @@ void Connection::PrefetchLocalKeys(const Partition* local) {
   keys.clear();
   for (size_t i = 0; i < ncmds_; ++i) {
     const Command& c = cmds_[i];
-    const CommandSpec* spec = LookupCommand(c.arg(0));
+    const CommandSpec* spec = slots_[i].spec;
     if (spec == nullptr || spec->kind != CommandSpec::Kind::kKeyed ||
         static_cast<size_t>(spec->first_key) >= c.size()) {
       continue;
@@ -337,7 +339,7 @@ void Connection::Plan(size_t i, int64_t now, Partition* local) {
   s.text.clear();
   s.failed = false;
   s.sum = 0;
-  const CommandSpec* spec = LookupCommand(c.arg(0));
+  const CommandSpec* spec = s.spec;
   if (spec == nullptr) {
     UnknownCommand(&s.text, c);
     return;
@@ -493,6 +495,10 @@ Task<absl::Status> Connection::Dispatch() {
   Partition* local = Partition::Local();
   const uint64_t durable_before =
       local != nullptr ? local->durability_needed() : 0;
+  // Each command looked up once, for the prefetch and for Plan.
+  for (size_t i = 0; i < ncmds_; ++i) {
+    slots_[i].spec = LookupCommand(cmds_[i].arg(0));
+  }
   if (local != nullptr && ncmds_ > 1) PrefetchLocalKeys(local);
   bool info = false;
   for (size_t i = 0; i < ncmds_; ++i) {
