@@ -21,6 +21,7 @@
 #include "benchmark/benchmark.h"
 #include "io/driver.h"
 #include "mesh/message.h"
+#include "mesh/prefetch.h"
 #include "mesh/spsc_ring.h"
 #include "runtime/remote.h"
 #include "runtime/runtime.h"
@@ -96,8 +97,11 @@ BENCHMARK(BM_CacheLineRoundTrip)->UseRealTime();
 
 // A minimal batched SPSC ring between two pinned threads: the producer
 // stages kBatch items with put(slot, i), then publishes; the consumer takes
-// what is published with take(slot, &sum).
-template <typename Item, typename Put, typename Take>
+// what is published with take(slot, &sum). With kPrefetchWrite the producer
+// also asks for each line 16 lines ahead (once the consumer has released
+// it) before writing the line's first item, as SpscRing does.
+template <typename Item, bool kPrefetchWrite = false, typename Put,
+          typename Take>
 void RawRing(benchmark::State& state, Put put, Take take) {
   constexpr size_t kCap = 1024;
   struct alignas(128) Index {
@@ -124,8 +128,16 @@ void RawRing(benchmark::State& state, Put put, Take take) {
     while (t + kBatch - cached_head > kCap) {
       cached_head = head.v.load(std::memory_order_acquire);
     }
-    for (uint64_t i = 0; i < kBatch; ++i)
+    for (uint64_t i = 0; i < kBatch; ++i) {
+      if constexpr (kPrefetchWrite) {
+        constexpr uint64_t kPerLine = 64 / sizeof(Item);
+        constexpr uint64_t kAhead = 16 * kPerLine;
+        if ((t + i) % kPerLine == 0 && t + i + kAhead - cached_head < kCap) {
+          mesh::PrefetchForWrite(&slots[(t + i + kAhead) & (kCap - 1)]);
+        }
+      }
       put(slots[(t + i) & (kCap - 1)], t + i);
+    }
     t += kBatch;
     tail.v.store(t, std::memory_order_release);
   }
@@ -137,12 +149,19 @@ void RawRing(benchmark::State& state, Put put, Take take) {
 }
 
 // 8-byte items, eight to a cache line: the raw limit of the hardware.
-void BM_RawSpscRing(benchmark::State& state) {
-  RawRing<uint64_t>(
+template <bool kPrefetchWrite>
+void RawSpscRing(benchmark::State& state) {
+  RawRing<uint64_t, kPrefetchWrite>(
       state, [](uint64_t& slot, uint64_t i) { slot = i; },
       [](const uint64_t& slot, uint64_t* sum) { *sum += slot; });
 }
+void BM_RawSpscRing(benchmark::State& state) { RawSpscRing<false>(state); }
 BENCHMARK(BM_RawSpscRing)->UseRealTime();
+// The same with write prefetch: the limit for a producer that uses it.
+void BM_RawSpscRingPrefetchW(benchmark::State& state) {
+  RawSpscRing<true>(state);
+}
+BENCHMARK(BM_RawSpscRingPrefetchW)->UseRealTime();
 
 // Items shaped like the mesh's: one 64-byte slot each, the producer writing
 // a function pointer and one word (a small closure), the consumer calling
@@ -155,8 +174,9 @@ struct alignas(64) LineItem {
 [[gnu::noinline]] void AddWord(const LineItem& item, uint64_t* sum) {
   *sum += item.word;
 }
-void BM_RawSpscRingLineItems(benchmark::State& state) {
-  RawRing<LineItem>(
+template <bool kPrefetchWrite>
+void RawSpscRingLineItems(benchmark::State& state) {
+  RawRing<LineItem, kPrefetchWrite>(
       state,
       [](LineItem& slot, uint64_t i) {
         slot.fn = &AddWord;
@@ -164,7 +184,14 @@ void BM_RawSpscRingLineItems(benchmark::State& state) {
       },
       [](const LineItem& slot, uint64_t* sum) { slot.fn(slot, sum); });
 }
+void BM_RawSpscRingLineItems(benchmark::State& state) {
+  RawSpscRingLineItems<false>(state);
+}
 BENCHMARK(BM_RawSpscRingLineItems)->UseRealTime();
+void BM_RawSpscRingLineItemsPrefetchW(benchmark::State& state) {
+  RawSpscRingLineItems<true>(state);
+}
+BENCHMARK(BM_RawSpscRingLineItemsPrefetchW)->UseRealTime();
 
 // Two threads ping-pong through eventfds, each blocking in read(2): the cost
 // of waking a sleeping thread, both ways.
