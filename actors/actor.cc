@@ -74,6 +74,15 @@ void DeliverLocal(const ActorAddress& addr, Envelope* e) {
   a->EnqueueEnvelope(e, /*bounded=*/true);
 }
 
+void DeliverFromMesh(const ActorAddress& addr, Envelope* e) {
+  Actor* a = ActorTable::Current().Find(addr);
+  if (a == nullptr || a->stopping_) {
+    RefuseDeadLetter(e, StoppedStatus());
+    return;
+  }
+  if (!a->TryRunNow(e)) a->EnqueueEnvelope(e, /*bounded=*/true);
+}
+
 void DeliverWhenRoom(const ActorAddress& addr, Envelope* e, AckState* ack) {
   Actor* a = ActorTable::Current().Find(addr);
   if (a == nullptr || a->stopping()) {
@@ -177,6 +186,19 @@ void Actor::EnsureDrainTask() {
   if (running_) return;
   running_ = true;
   runtime::Spawn(DrainTask(this), "actor").Detach();
+}
+
+bool Actor::TryRunNow(internal::Envelope* e) {
+  // Idle: no DrainTask (so nothing queued, no restart or stop pending) and
+  // started (OnStart runs first, in the DrainTask).
+  if (running_ || !started_ || e->vt->run_async != nullptr) return false;
+  running_ = true;  // what arrives meanwhile queues behind this turn
+  e->vt->run(this, e);
+  running_ = false;
+  // The turn may have queued messages to itself, failed (restart pending)
+  // or stopped the actor: a DrainTask takes it from here.
+  if (restart_pending_ || stopping_ || !mailbox_.empty()) EnsureDrainTask();
+  return true;
 }
 
 void Actor::EnqueueEnvelope(internal::Envelope* e, bool bounded) {

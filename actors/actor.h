@@ -166,6 +166,12 @@ struct ActorExtras {
 // Delivers `e` to the actor at `addr` on the calling shard (which must be
 // addr.shard), or refuses it if the actor is gone.
 void DeliverLocal(const ActorAddress& addr, Envelope* e);
+// Delivers `e`, which arrived from another shard over the mesh, like
+// DeliverLocal; an idle actor (started, no turn running or queued) whose
+// handler for it is synchronous runs it at once, in the mesh drain, instead
+// of in a task of its own. (The drain runs one message at a time and never
+// inside a turn, so such turns do not nest.)
+void DeliverFromMesh(const ActorAddress& addr, Envelope* e);
 // Stops the actor at `addr` on the calling shard, if it is there.
 void StopLocal(const ActorAddress& addr, absl::Status reason);
 // Delivers `e` to the actor at `addr` (on the calling shard) once its
@@ -356,6 +362,8 @@ class Actor {
 
  private:
   friend class ActorTable;
+  friend void internal::DeliverFromMesh(const internal::ActorAddress&,
+                                        internal::Envelope*);
   friend void internal::DeliverLocal(const internal::ActorAddress&,
                                      internal::Envelope*);
   template <typename A, typename M, bool kAsk>
@@ -369,6 +377,9 @@ class Actor {
   // Queues `e`; `bounded`: refuse it if the mailbox is full.
   void EnqueueEnvelope(internal::Envelope* e, bool bounded);
   void EnsureDrainTask();
+  // Runs `e`'s synchronous turn now if the actor is idle (see
+  // DeliverFromMesh); false, leaving `e` alone, if it is not.
+  bool TryRunNow(internal::Envelope* e);
   bool IsMailboxFull() const {
     return extras_ != nullptr && extras_->capacity != 0 &&
            mailbox_.size() >= extras_->capacity;
@@ -713,7 +724,7 @@ class ActorRef {
         addr_.shard,
         mesh::Message([addr = addr_,
                        m = std::decay_t<M>(std::forward<M>(msg))]() mutable {
-          internal::DeliverLocal(addr, new E(std::move(m)));
+          internal::DeliverFromMesh(addr, new E(std::move(m)));
         }));
   }
 
@@ -786,7 +797,8 @@ class ActorRef {
           addr_.shard,
           mesh::Message([addr = addr_, owned = typename State::Owned(st),
                          m = std::decay_t<M>(std::forward<M>(msg))]() mutable {
-            internal::DeliverLocal(addr, new E(std::move(m), std::move(owned)));
+            internal::DeliverFromMesh(addr,
+                                      new E(std::move(m), std::move(owned)));
           }));
     }
     return AskHandle<typename E::Result>(st, deadline);

@@ -11,6 +11,7 @@
 #include "actors/actor_table.h"
 #include "gtest/gtest.h"
 #include "runtime/internal/frame_allocator.h"
+#include "runtime/remote.h"
 #include "runtime/spawn.h"
 #include "runtime/timer.h"
 #include "testing/eventually.h"
@@ -127,6 +128,90 @@ VELOQ_TEST_WITH(ActorTest, AFailingTurnFailsTheTurnNotTheActor, Shards(1)) {
   CO_ASSERT_OK(n);
   EXPECT_EQ(*n, 7);
   EXPECT_EQ(Counter::failures_seen, 2);
+}
+
+// --- Turns run in the mesh drain ---
+// A message from another shard to an idle actor with a synchronous handler
+// runs in the receiving shard's mesh drain instead of in a task
+// (internal::DeliverFromMesh). What such a turn leaves behind must still be
+// taken up by a task.
+
+struct Countdown {
+  int n;
+};
+struct Halt {};
+
+class SelfTeller : public Actor {
+ public:
+  // Tells itself the next number: queued during this turn, run after it.
+  void Handle(Countdown c) {
+    trace_.push_back(c.n);
+    if (c.n > 0) Self<SelfTeller>().Tell(Countdown{c.n - 1});
+    trace_.push_back(-1);  // the end of this turn
+  }
+  void Handle(Halt) { Stop(); }
+  std::vector<int> Handle(Trace) const { return trace_; }
+
+ protected:
+  Task<void> OnStop() override {
+    ++stops;
+    co_return;
+  }
+
+ public:
+  static inline int stops = 0;
+
+ private:
+  std::vector<int> trace_;
+};
+
+VELOQ_TEST_WITH(ActorTest, AMeshTurnThatTellsItselfQueuesTheMessage,
+                Shards(2)) {
+  ActorRef<SelfTeller> a = co_await SpawnOn<SelfTeller>(1);
+  a.Tell(Countdown{3});
+  std::vector<int> trace;
+  auto done = [&]() -> Task<bool> {
+    absl::StatusOr<std::vector<int>> t = co_await a.Ask(Trace{});
+    if (t.ok()) trace = *std::move(t);
+    co_return trace.size() >= 8;
+  };
+  CO_ASSERT_OK(co_await Eventually(done, 5s));
+  EXPECT_EQ(absl::StrJoin(trace, " "), "3 -1 2 -1 1 -1 0 -1");
+}
+
+VELOQ_TEST_WITH(ActorTest, AMeshTurnThatStopsTheActorStopsIt, Shards(2)) {
+  SelfTeller::stops = 0;
+  ActorRef<SelfTeller> a = co_await SpawnOn<SelfTeller>(1);
+  absl::StatusOr<std::vector<int>> before = co_await a.Ask(Trace{});
+  CO_ASSERT_OK(before);  // started and idle
+  a.Tell(Halt{});
+  auto gone = []() -> Task<bool> {
+    co_return co_await runtime::SubmitTo(
+        1, [] { return ActorTable::Current().live() == 0; });
+  };
+  CO_ASSERT_OK(co_await Eventually(gone, 5s));
+  EXPECT_EQ(co_await runtime::SubmitTo(1, [] { return SelfTeller::stops; }), 1);
+  absl::StatusOr<std::vector<int>> after = co_await a.Ask(Trace{});
+  EXPECT_EQ(after.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A message that arrives from another shard while a coroutine handler is
+// suspended waits for it (the actor is not idle), and a coroutine handler
+// for an idle actor runs in its task.
+VELOQ_TEST_WITH(ActorTest, TurnBasedAcrossShards, Shards(2)) {
+  ActorRef<Counter> c = co_await SpawnOn<Counter>(1);
+  c.Tell(Add{5});
+  auto slow = c.Ask(SlowGet{5ms});
+  c.Tell(Add{1});  // must not run before SlowGet finishes
+  absl::StatusOr<int> during = co_await std::move(slow);
+  absl::StatusOr<int> after = co_await c.Ask(Get{});
+  absl::StatusOr<int> idle_slow = co_await c.Ask(SlowGet{1ms});
+  CO_ASSERT_OK(during);
+  CO_ASSERT_OK(after);
+  CO_ASSERT_OK(idle_slow);
+  EXPECT_EQ(*during, 5);
+  EXPECT_EQ(*after, 6);
+  EXPECT_EQ(*idle_slow, 6);
 }
 
 class Lifecycle : public Actor {

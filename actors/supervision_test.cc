@@ -154,6 +154,27 @@ TEST(SupervisionTest, OneForOneRestartsOnlyTheFailedChild) {
   EXPECT_EQ(*r, "a crashed a=1 b=1 ra=1 rb=0");
 }
 
+// The same with the supervisor and its children on shard 1 and every
+// message sent from shard 0: the failing turn runs in shard 1's mesh drain
+// (an idle actor's turn), and the restart still follows it.
+TEST(SupervisionTest, OneForOneRestartsAChildFailedFromAnotherShard) {
+  auto r = RunOnRuntime(Shards(2), []() -> Task<std::string> {
+    auto sup = co_await SpawnOn<Supervisor>(1, SupervisorStrategy{});
+    Children c = *co_await sup.Ask(GetChildren{});
+    c.first.Tell(Bump{});
+    c.second.Tell(Bump{});
+    absl::Status crash = co_await c.first.Ask(Crash{});
+    c.first.Tell(Bump{});
+    int a = *co_await c.first.Ask(Count{});
+    int b = *co_await c.second.Ask(Count{});
+    uint64_t ra = *co_await c.first.Ask(Restarts{});
+    co_return absl::StrCat(crash.message(), " a=", a, " b=", b, " ra=", ra,
+                           " on ", c.first.shard());
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "a crashed a=1 b=1 ra=1 on 1");
+}
+
 TEST(SupervisionTest, AllForOneRestartsEverySibling) {
   auto r = RunOnRuntime(Shards(1), []() -> Task<std::string> {
     SupervisorStrategy s;
