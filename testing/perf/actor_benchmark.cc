@@ -30,14 +30,21 @@
 //                                to random peers and waits for each pong.
 //                                Items: 1,200,000.
 //
+//   BM_RawRingPingPong           no actors: the floor of a ping-pong between
+//                                two cores (below). Items: hops.
+//
 // PingPong, Counting and ThreadRing use at most two shards whatever the
 // count, so more shards only add idle ones; ForkJoinCreation and Big spread
 // over all of them.
+#include <pthread.h>
+#include <sched.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "actors/actor.h"
@@ -82,6 +89,71 @@ void RunIterations(benchmark::State& state, int64_t items, F workload) {
   if (!result.ok()) state.SkipWithError(result.ToString().c_str());
   state.SetItemsProcessed(state.iterations() * items);
 }
+
+void PinTo(int cpu) {
+  const unsigned n = std::thread::hardware_concurrency();
+  if (n == 0) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu % n, &set);
+  pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+// --- The floor of a cross-core ping-pong ---
+// Two threads pinned to CPUs 0 and 1 bounce one 8-byte item through two
+// minimal rings (a slot and a release-published tail each way), one item in
+// flight: the floor for any ping-pong between cores built on rings, such as
+// PingPongCrossShard. In this binary so that the two are measured in the
+// same run, interleaved (the 2-core VM's line transfer cost changes by 4x
+// over minutes). Items: hops (messages), as in the PingPong cases.
+void BM_RawRingPingPong(benchmark::State& state) {
+  constexpr uint64_t kCap = 1024;
+  struct alignas(128) Index {
+    std::atomic<uint64_t> v{0};
+  };
+  struct OneWay {
+    alignas(128) uint64_t slots[kCap] = {};
+    Index tail;
+    alignas(128) uint64_t write = 0;  // producer-private
+    alignas(128) uint64_t read = 0;   // consumer-private
+  };
+  auto put = [](OneWay& q, uint64_t v) {
+    q.slots[q.write & (kCap - 1)] = v;
+    q.tail.v.store(++q.write, std::memory_order_release);
+  };
+  // Returns ~0 once `stop` is set while waiting.
+  auto get = [](OneWay& q, const std::atomic<bool>& stop) -> uint64_t {
+    while (q.tail.v.load(std::memory_order_acquire) == q.read) {
+      if (stop.load(std::memory_order_relaxed)) return ~uint64_t{0};
+    }
+    return q.slots[q.read++ & (kCap - 1)];
+  };
+  auto ping = std::make_unique<OneWay>();
+  auto pong = std::make_unique<OneWay>();
+  std::atomic<bool> stop{false};
+  std::thread echo([&] {
+    PinTo(1);
+    while (true) {
+      const uint64_t v = get(*ping, stop);
+      if (v == ~uint64_t{0}) return;
+      put(*pong, v + 1);
+    }
+  });
+  cpu_set_t saved;
+  pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved);
+  PinTo(0);
+  uint64_t v = 0;
+  for (auto _ : state) {
+    put(*ping, v);
+    v = get(*pong, stop);
+  }
+  stop.store(true);
+  echo.join();
+  pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+  benchmark::DoNotOptimize(v);
+  state.SetItemsProcessed(state.iterations() * 2);
+}
+BENCHMARK(BM_RawRingPingPong)->UseRealTime();
 
 // --- PingPong ---
 

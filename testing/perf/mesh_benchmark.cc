@@ -193,56 +193,6 @@ void BM_RawSpscRingLineItemsPrefetchW(benchmark::State& state) {
 }
 BENCHMARK(BM_RawSpscRingLineItemsPrefetchW)->UseRealTime();
 
-// Two pinned threads bounce one 8-byte item through two minimal rings (a
-// slot and a release-published tail each way), one item in flight: the
-// floor for any cross-core ping-pong built on rings, such as actors on two
-// shards. items = hops (messages), as in the actor PingPong cases.
-void BM_RawRingPingPong(benchmark::State& state) {
-  constexpr uint64_t kCap = 1024;
-  struct alignas(128) Index {
-    std::atomic<uint64_t> v{0};
-  };
-  struct OneWay {
-    alignas(128) uint64_t slots[kCap] = {};
-    Index tail;
-    alignas(128) uint64_t write = 0;  // producer-private
-    alignas(128) uint64_t read = 0;   // consumer-private
-  };
-  auto put = [](OneWay& q, uint64_t v) {
-    q.slots[q.write & (kCap - 1)] = v;
-    q.tail.v.store(++q.write, std::memory_order_release);
-  };
-  // Returns ~0 once `stop` is set while waiting.
-  auto get = [](OneWay& q, const std::atomic<bool>& stop) -> uint64_t {
-    while (q.tail.v.load(std::memory_order_acquire) == q.read) {
-      if (stop.load(std::memory_order_relaxed)) return ~uint64_t{0};
-    }
-    return q.slots[q.read++ & (kCap - 1)];
-  };
-  auto ping = std::make_unique<OneWay>();
-  auto pong = std::make_unique<OneWay>();
-  std::atomic<bool> stop{false};
-  std::thread echo([&] {
-    Pin(1);
-    while (true) {
-      const uint64_t v = get(*ping, stop);
-      if (v == ~uint64_t{0}) return;
-      put(*pong, v + 1);
-    }
-  });
-  ScopedPin pin(0);
-  uint64_t v = 0;
-  for (auto _ : state) {
-    put(*ping, v);
-    v = get(*pong, stop);
-  }
-  stop.store(true);
-  echo.join();
-  benchmark::DoNotOptimize(v);
-  state.SetItemsProcessed(state.iterations() * 2);
-}
-BENCHMARK(BM_RawRingPingPong)->UseRealTime();
-
 // Two threads ping-pong through eventfds, each blocking in read(2): the cost
 // of waking a sleeping thread, both ways.
 void BM_EventfdWakeRoundTrip(benchmark::State& state) {
