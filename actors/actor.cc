@@ -193,7 +193,23 @@ bool Actor::TryRunNow(internal::Envelope* e) {
   // started (OnStart runs first, in the DrainTask).
   if (running_ || !started_ || e->vt->run_async != nullptr) return false;
   running_ = true;  // what arrives meanwhile queues behind this turn
+#if defined(__cpp_exceptions)
+  // The handler's own exceptions fail its turn inside run(); one from the
+  // failure handling (OnFailure, a supervisor's decide) must not unwind into
+  // the mesh drain: it stops the actor.
+  try {
+    e->vt->run(this, e);
+  } catch (...) {
+    log::Error(log::Module::kActors,
+               "actor {}:{}: failure handling threw; stopping the actor",
+               address_.shard, address_.index);
+    running_ = false;
+    Stop(internal::StatusOfException(std::current_exception()));
+    return true;
+  }
+#else
   e->vt->run(this, e);
+#endif
   running_ = false;
   // The turn may have queued messages to itself, failed (restart pending)
   // or stopped the actor: a DrainTask takes it from here.

@@ -214,6 +214,41 @@ VELOQ_TEST_WITH(ActorTest, TurnBasedAcrossShards, Shards(2)) {
   EXPECT_EQ(*idle_slow, 6);
 }
 
+#if defined(__cpp_exceptions)
+// An exception from the failure handling of a turn run in the mesh drain
+// stops the actor; it does not unwind into the drain (which would lose or
+// rerun the messages around it) and the shard keeps serving.
+class ThrowsOnFailure : public Actor {
+ public:
+  absl::Status Handle(Fail) { return absl::InternalError("refused"); }
+  int Handle(Get) const { return 1; }
+
+ protected:
+  void OnFailure(const absl::Status&) override {
+    throw std::runtime_error("in OnFailure");
+  }
+};
+
+VELOQ_TEST_WITH(ActorTest, AThrowingFailureHookStopsTheActorNotTheShard,
+                Shards(2)) {
+  ActorRef<ThrowsOnFailure> a = co_await SpawnOn<ThrowsOnFailure>(1);
+  ActorRef<Counter> other = co_await SpawnOn<Counter>(1);
+  absl::StatusOr<int> up = co_await a.Ask(Get{});
+  CO_ASSERT_OK(up);  // started and idle: the next turn runs in the drain
+  absl::Status failed = co_await a.Ask(Fail{});
+  EXPECT_EQ(failed, absl::InternalError("refused"));
+  other.Tell(Add{2});
+  auto gone = [&]() -> Task<bool> {
+    absl::StatusOr<int> r = co_await a.Ask(Get{});
+    co_return r.status().code() == absl::StatusCode::kFailedPrecondition;
+  };
+  CO_ASSERT_OK(co_await Eventually(gone, 5s));
+  absl::StatusOr<int> n = co_await other.Ask(Get{});
+  CO_ASSERT_OK(n);
+  EXPECT_EQ(*n, 2);
+}
+#endif
+
 class Lifecycle : public Actor {
  public:
   explicit Lifecycle(std::vector<std::string>* log, bool fail_start = false)

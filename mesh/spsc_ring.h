@@ -305,8 +305,9 @@ class SpscRing {
   // Producer. REQUIRES: a free slot at write_.
   template <class... A>
   void StageUnchecked(A&&... args) {
+    // The line's last slot released, so its others are too.
     if (write_ % kItemsPerLine == 0 &&
-        write_ + kStageAhead - cached_head_ < Capacity()) {
+        write_ + kStageAhead + kItemsPerLine - 1 - cached_head_ < Capacity()) {
       PrefetchForWrite(SlotAt(write_ + kStageAhead));
     }
     std::construct_at(SlotAt(write_), std::forward<A>(args)...);

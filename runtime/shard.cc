@@ -209,7 +209,12 @@ void Shard::Tick(size_t task_budget, size_t mesh_budget) {
   tick_cycles_ = internal::CycleClock::Now();
   const size_t ran = RunTasks(task_budget);
   tick_mesh_budget_ = mesh_budget;
+  // Watched like a task resume: message closures (plain SubmitTo functions,
+  // actor turns for idle actors) run inside it.
+  const uint64_t seq = BeginWatched();
   last_drained_ = mesh_->Drain(id_, mesh_budget);
+  EndWatched(seq, "mesh drain (messages from other shards)", __FILE__,
+             __LINE__);
   if (last_drained_ > 0 && ran < task_budget && !run_queue_.empty()) {
     // What the messages and the tasks before them sent (replies of plain
     // SubmitTo functions, say) leaves now, not after the tasks below.
@@ -348,19 +353,29 @@ size_t Shard::RunTasks(size_t budget) {
     const char* name = w.task != nullptr ? w.task->name : "";
     const char* file = w.task != nullptr ? w.task->spawn_file : "";
     const uint32_t line = w.task != nullptr ? w.task->spawn_line : 0;
-    const uint64_t seq = seq_ + 1;  // odd: inside a resume
-    watch_.resume_seq.store(seq, std::memory_order_relaxed);
+    const uint64_t seq = BeginWatched();
     w.handle.resume();
-    seq_ = seq + 1;
-    watch_.resume_seq.store(seq_, std::memory_order_relaxed);
-    if (watch_.stall_seq.load(std::memory_order_acquire) == seq) {
-      ReportStall(name, file, line);
-    }
+    EndWatched(seq, name, file, line);
     ++n;
   }
   internal::SetCurrentTask(nullptr);
   tasks_run_ += n;
   return n;
+}
+
+uint64_t Shard::BeginWatched() {
+  const uint64_t seq = seq_ + 1;  // odd: inside a watched section
+  watch_.resume_seq.store(seq, std::memory_order_relaxed);
+  return seq;
+}
+
+void Shard::EndWatched(uint64_t seq, const char* name, const char* file,
+                       uint32_t line) {
+  seq_ = seq + 1;
+  watch_.resume_seq.store(seq_, std::memory_order_relaxed);
+  if (watch_.stall_seq.load(std::memory_order_acquire) == seq) {
+    ReportStall(name, file, line);
+  }
 }
 
 void Shard::WatchForStall(TimePoint now) {

@@ -134,9 +134,11 @@ class Shard {
   ShardStats stats() const;
 
   // Stall watch: called by the runtime's watchdog thread every
-  // stall_threshold / 2. If the shard has been inside the same resume since
-  // the previous call and for at least the threshold, flags it; the shard
-  // logs the stall when that resume returns. Thread-safe (watchdog only).
+  // stall_threshold / 2. If the shard has been inside the same resume (or
+  // mesh drain: messages from other shards, synchronous actor turns among
+  // them, run in it) since the previous call and for at least the
+  // threshold, flags it; the shard logs the stall when that resume or drain
+  // returns. Thread-safe (watchdog only).
   void WatchForStall(TimePoint now);
 
   // Whether the shard has cancelled its tasks for shutdown (new tasks start
@@ -220,6 +222,12 @@ class Shard {
   void DestroyRemainingTasks();
   void PublishStats();
   void ReportStall(const char* name, const char* file, uint32_t line);
+  // Brackets a section the stall watch covers (a task resume, a mesh
+  // drain): Begin returns its sequence number, End logs the stall if the
+  // watchdog flagged that section. Shard only.
+  uint64_t BeginWatched();
+  void EndWatched(uint64_t seq, const char* name, const char* file,
+                  uint32_t line);
 
   // Messages the runtime posts to every shard (through the alien inbox).
   void RequestStop() { stop_requested_ = true; }

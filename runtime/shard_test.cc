@@ -281,6 +281,30 @@ TEST(StallTest, ReportsTheTaskThatHeldTheShard) {
   EXPECT_NE(log.find("runtime/shard_test.cc"), std::string::npos) << log;
 }
 
+// A message from another shard runs in the receiving shard's mesh drain,
+// not in a task: a slow one is reported as the drain's stall.
+TEST(StallTest, ReportsAMessageThatHeldTheShard) {
+  veloq::testing::LogCapture logs;
+  TestRuntimeOptions o = Shards(2);
+  o.stall_threshold = 5ms;
+  auto r = RunOnRuntime(o, []() -> Task<uint64_t> {
+    auto busy = [] {
+      const auto until = std::chrono::steady_clock::now() + 30ms;
+      while (std::chrono::steady_clock::now() < until) {
+      }
+      return Shard::Current()->id();
+    };
+    const uint32_t ran_on = co_await SubmitTo(1, busy);
+    EXPECT_EQ(ran_on, 1u);
+    co_return co_await SubmitTo(
+        1, [] { return Shard::Current()->stats().stalls; });
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::string log = logs.text();
+  EXPECT_NE(log.find("shard 1: stall"), std::string::npos) << log;
+  EXPECT_NE(log.find("mesh drain"), std::string::npos) << log;
+}
+
 TEST(StallTest, QuickTasksAreNotReported) {
   veloq::testing::LogCapture logs;
   TestRuntimeOptions o = Shards(1);

@@ -79,9 +79,6 @@ PAIRS = [
     P("actors", "BM_Veloq_PingPongCrossShard", "BM_RawRingPingPong",
       "PingPong across shards", "raw ring ping-pong (the floor)", "msgs/s",
       kind="limit"),
-    P("actors", "BM_Caf_PingPong", "BM_RawRingPingPong",
-      "CAF PingPong (one thread)", "raw ring ping-pong (the floor)",
-      "msgs/s", kind="limit"),
     P("actors", "BM_Veloq_CountingSameShard", "BM_Caf_Counting",
       "Counting, one shard", "CAF", "msgs/s"),
     P("actors", "BM_Veloq_ThreadRing", "BM_Caf_ThreadRing",
@@ -1090,7 +1087,8 @@ def Generate(results, command=None):
     area_plot["actors"] = Plot(plots, "actors_vs_caf.svg", BarChartSvg(
         "Actors: Veloq vs CAF 0.17 (Savina-style workloads)",
         [{"title": "workloads", "unit": "items/s", "rows":
-          by_area["actors"]}], peer_legend="CAF 0.17"))
+          [r for r in by_area["actors"] if r.kind == "peer"]}],
+        peer_legend="CAF 0.17"))
     headline_plots.append(("Actors vs CAF", area_plot["actors"]))
   if by_area.get("mesh"):
     mesh = by_area["mesh"]
