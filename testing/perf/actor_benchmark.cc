@@ -36,9 +36,6 @@
 // PingPong, Counting and ThreadRing use at most two shards whatever the
 // count, so more shards only add idle ones; ForkJoinCreation and Big spread
 // over all of them.
-#include <pthread.h>
-#include <sched.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
@@ -57,6 +54,7 @@
 #include "runtime/spawn.h"
 #include "runtime/task.h"
 #include "testing/perf/bench_shards.h"
+#include "testing/perf/pin.h"
 
 namespace veloq::actors {
 namespace {
@@ -88,15 +86,6 @@ void RunIterations(benchmark::State& state, int64_t items, F workload) {
   });
   if (!result.ok()) state.SkipWithError(result.ToString().c_str());
   state.SetItemsProcessed(state.iterations() * items);
-}
-
-void PinTo(int cpu) {
-  const unsigned n = std::thread::hardware_concurrency();
-  if (n == 0) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu % n, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 }
 
 // --- The floor of a cross-core ping-pong ---
@@ -132,16 +121,14 @@ void BM_RawRingPingPong(benchmark::State& state) {
   auto pong = std::make_unique<OneWay>();
   std::atomic<bool> stop{false};
   std::thread echo([&] {
-    PinTo(1);
+    testing::perf::Pin(1);
     while (true) {
       const uint64_t v = get(*ping, stop);
       if (v == ~uint64_t{0}) return;
       put(*pong, v + 1);
     }
   });
-  cpu_set_t saved;
-  pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved);
-  PinTo(0);
+  testing::perf::ScopedPin pin(0);
   uint64_t v = 0;
   for (auto _ : state) {
     put(*ping, v);
@@ -149,7 +136,6 @@ void BM_RawRingPingPong(benchmark::State& state) {
   }
   stop.store(true);
   echo.join();
-  pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
   benchmark::DoNotOptimize(v);
   state.SetItemsProcessed(state.iterations() * 2);
 }

@@ -7,8 +7,6 @@
 // shards or pinned threads. BM_RawSpscRingLineItems is the raw ring with
 // the mesh's item shape (one 64-byte slot a message): how far 8-byte items
 // (BM_RawSpscRing) are from what one message a line can reach.
-#include <pthread.h>
-#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -28,6 +26,7 @@
 #include "runtime/spawn.h"
 #include "runtime/task.h"
 #include "testing/perf/bench_shards.h"
+#include "testing/perf/pin.h"
 
 namespace veloq {
 namespace {
@@ -37,30 +36,8 @@ using runtime::Runtime;
 using runtime::Shard;
 using runtime::Task;
 
-void Pin(int cpu) {
-  const unsigned n = std::thread::hardware_concurrency();
-  if (n == 0) return;
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  CPU_SET(cpu % n, &set);
-  pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
-// Pins the benchmark thread for one case and restores its affinity after,
-// so the runtimes of later cases still see every CPU.
-class ScopedPin {
- public:
-  explicit ScopedPin(int cpu) {
-    pthread_getaffinity_np(pthread_self(), sizeof(saved_), &saved_);
-    Pin(cpu);
-  }
-  ~ScopedPin() {
-    pthread_setaffinity_np(pthread_self(), sizeof(saved_), &saved_);
-  }
-
- private:
-  cpu_set_t saved_;
-};
+using testing::perf::Pin;
+using testing::perf::ScopedPin;
 
 // ---- Physical limits ----
 
