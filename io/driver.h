@@ -289,6 +289,11 @@ class Driver : public runtime::Parker, public BufferRegistrar {
 
   size_t in_flight() const { return ops_.size(); }
   size_t InFlight() const override { return ops_.size(); }
+  // Every op, queued or in the kernel, is in ops_; with none, only a Wake
+  // (or the deadline) could end a Park. An io_uring SQE left unsubmitted
+  // then (the wake read's re-arm, a cancel of a finished op) waits harmlessly
+  // for the next enter.
+  bool WaitsOnlyForWake() const override { return ops_.size() == 0; }
 
   // A file registered with the driver. With io_uring its ops name it by its
   // slot in the ring's fixed-file table (IOSQE_FIXED_FILE), so the kernel

@@ -387,18 +387,59 @@ TEST_P(DriverTest, SqFullGoesToTheBacklogAndNothingIsLost) {
   }
 }
 
-TEST_P(DriverTest, ParksInTheRingAndWakesForMeshMessages) {
-  auto r = RunOnRuntime(Options(2), []() -> Task<double> {
+// With nothing in flight an idle shard sleeps in a futex wait on its mesh
+// park word; with an op in flight it sleeps in the driver (io_uring_enter,
+// epoll_wait). A mesh message wakes it either way, and an idle shard burns
+// no CPU in either.
+TEST_P(DriverTest, ParksOnItsFutexWhenIdleAndInTheDriverWithIoInFlight) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  auto r = RunOnRuntime(Options(2), [p]() -> Task<double> {
+    const runtime::Shard& one = runtime::Shard::Current()->runtime().shard(1);
     int sum = 0;
+    const runtime::ShardStats start = one.stats();
     for (int i = 0; i < 20; ++i) {
-      (void)co_await runtime::Sleep(1ms);  // both shards park in io_uring
+      (void)co_await runtime::Sleep(1ms);  // shard 1 parks in between
       sum += co_await runtime::SpawnOn(1, [i] { return i; });
     }
     EXPECT_EQ(sum, 19 * 20 / 2);
+    const runtime::ShardStats idle = one.stats();
+    EXPECT_GE(idle.parks - start.parks, 20u);
+    EXPECT_EQ(idle.futex_parks - start.futex_parks, idle.parks - start.parks)
+        << "nothing in flight: every park is a futex wait";
+
+    // A read that waits for the pipe keeps an op in flight on shard 1.
+    auto reader = runtime::SpawnOn(1, [fd = p[0]]() -> Task<size_t> {
+      BufResult res = co_await Driver::Current()->Read(fd, FixedBuf::Heap(16),
+                                                       Driver::kNoOffset);
+      co_return res.buf.size();
+    });
+    size_t in_flight = 0;
+    while (in_flight == 0) {
+      in_flight = co_await runtime::SpawnOn(
+          1, [] { return Driver::Current()->in_flight(); });
+    }
+    const runtime::ShardStats armed = one.stats();
+    for (int i = 0; i < 20; ++i) {
+      (void)co_await runtime::Sleep(1ms);
+      sum += co_await runtime::SpawnOn(1, [i] { return i; });
+    }
+    EXPECT_EQ(sum, 2 * (19 * 20 / 2));
+    const runtime::ShardStats after = one.stats();
+    EXPECT_GE(after.parks - armed.parks, 20u);
+    EXPECT_EQ(after.futex_parks, armed.futex_parks)
+        << "an op in flight: every park is in the driver";
+
     const double before = veloq::testing::ProcessCpuSeconds();
     (void)co_await runtime::Sleep(200ms);
-    co_return veloq::testing::ProcessCpuSeconds() - before;
+    const double idle_cpu = veloq::testing::ProcessCpuSeconds() - before;
+    (void)co_await Driver::Current()->Write(p[1], Bytes("x"),
+                                            Driver::kNoOffset);
+    EXPECT_EQ(co_await reader, 1u);
+    co_return idle_cpu;
   });
+  close(p[0]);
+  close(p[1]);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_LT(*r, 0.05) << "CPU seconds while idle";
 }

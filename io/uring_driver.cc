@@ -414,7 +414,10 @@ size_t UringDriver::Poll(size_t budget) {
   if (!wake_armed_) ArmWake();
   // With DEFER_TASKRUN completions are posted only inside io_uring_enter;
   // enter only when an op is in flight (an idle tick makes no syscall).
-  if (pending_sqes_ > 0 || (features_.defer_taskrun && ops_.size() > 0)) {
+  const bool get_events =
+      features_.defer_taskrun && ops_.size() > 0 && !just_parked_;
+  just_parked_ = false;
+  if (pending_sqes_ > 0 || get_events) {
     // One io_uring_enter per tick: submits the batch and, with
     // DEFER_TASKRUN, runs the deferred completions.
     const int n = pending_sqes_ > 0 ? io_uring_submit_and_get_events(&ring_)
@@ -442,7 +445,9 @@ void UringDriver::Park(std::optional<runtime::TimePoint> deadline) {
   const int n = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, tsp, nullptr);
   if (n > 0) submitted_ += static_cast<uint64_t>(n);
   pending_sqes_ = 0;
-  // The completions are reaped by the next Poll.
+  // The completions are reaped by the next Poll, which need not enter again
+  // to run deferred ones: this enter just did.
+  just_parked_ = true;
 }
 
 // ---- Ops ----

@@ -128,6 +128,9 @@ class UringDriver final : public Driver {
   // Ops with a slot that found the SQ full, in order.
   std::deque<Handle> backlog_;
   unsigned pending_sqes_ = 0;
+  // Set by Park, whose io_uring_enter just ran the deferred completions:
+  // the Poll right after it enters only to submit (one syscall less a wake).
+  bool just_parked_ = false;
   // SQEs prepared whose CQE has not been reaped yet (every SQE yields
   // exactly one CQE); kept <= cq_limit_ so the CQ cannot overflow.
   uint32_t in_kernel_ = 0;

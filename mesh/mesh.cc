@@ -1,7 +1,12 @@
 #include "mesh/mesh.h"
 
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <utility>
 
 namespace veloq::mesh {
@@ -10,6 +15,40 @@ namespace {
 void Die(const char* what) {
   std::fprintf(stderr, "veloq::mesh: %s\n", what);
   std::abort();
+}
+
+// std::atomic<uint32_t> is a plain 32-bit word (checked below), which is
+// what the futex calls address.
+static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+
+uint32_t* FutexWord(std::atomic<uint32_t>* a) {
+  return reinterpret_cast<uint32_t*>(a);
+}
+
+void FutexWakeOne(std::atomic<uint32_t>* word) {
+  ::syscall(SYS_futex, FutexWord(word), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr,
+            0);
+}
+
+// Blocks if *word == value, until a wake, `deadline` (absolute
+// CLOCK_MONOTONIC, steady_clock's clock on Linux) or a signal; returns at
+// once if *word != value.
+void FutexWait(std::atomic<uint32_t>* word, uint32_t value,
+               std::optional<std::chrono::steady_clock::time_point> deadline) {
+  timespec ts{};
+  timespec* tsp = nullptr;
+  if (deadline) {
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        deadline->time_since_epoch())
+                        .count();
+    ts.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+    tsp = &ts;
+  }
+  // WAIT_BITSET takes an absolute timeout; the bitset matches any wake.
+  ::syscall(SYS_futex, FutexWord(word), FUTEX_WAIT_BITSET_PRIVATE, value, tsp,
+            nullptr, FUTEX_BITSET_MATCH_ANY);
 }
 
 }  // namespace
@@ -140,8 +179,13 @@ void Mesh::SetHasData(uint32_t from, uint32_t to) {
 void Mesh::WakeIfParked(uint32_t to, Local* waker_owner) {
   Signal& s = signals_[to];
   if (s.park.load(std::memory_order_seq_cst) == kRunning) return;
-  if (s.park.exchange(kRunning, std::memory_order_seq_cst) == kParked) {
-    locals_[to].waker->Wake();
+  const uint32_t old = s.park.exchange(kRunning, std::memory_order_seq_cst);
+  if (old == kParked || old == kParkedFutex) {
+    if (old == kParked) {
+      locals_[to].waker->Wake();
+    } else {
+      FutexWakeOne(&s.park);
+    }
     if (waker_owner != nullptr) {
       waker_owner->wakes.store(
           waker_owner->wakes.load(std::memory_order_relaxed) + 1,
@@ -319,7 +363,7 @@ void Mesh::PostFromAlien(uint32_t to, Message m) {
   WakeIfParked(to, nullptr);
 }
 
-bool Mesh::PrepareToPark(uint32_t shard) {
+bool Mesh::PrepareToPark(uint32_t shard, ParkMode mode) {
   Signal& s = signals_[shard];
   s.park.store(kParking, std::memory_order_seq_cst);
   if (HasInbound(shard)) {
@@ -339,7 +383,8 @@ bool Mesh::PrepareToPark(uint32_t shard) {
     }
   }
   uint32_t expected = kParking;
-  if (!s.park.compare_exchange_strong(expected, kParked,
+  const uint32_t parked = mode == ParkMode::kFutex ? kParkedFutex : kParked;
+  if (!s.park.compare_exchange_strong(expected, parked,
                                       std::memory_order_seq_cst)) {
     // A sender saw PARKING and already set RUNNING: work is on its way.
     return false;
@@ -347,6 +392,17 @@ bool Mesh::PrepareToPark(uint32_t shard) {
   me.parks.store(me.parks.load(std::memory_order_relaxed) + 1,
                  std::memory_order_relaxed);
   return true;
+}
+
+void Mesh::WaitWhileParked(
+    uint32_t shard,
+    std::optional<std::chrono::steady_clock::time_point> deadline) {
+  // One wait, no re-check of the word after it: the caller's FinishPark
+  // (an RMW) is the first touch of the line the waker just wrote, one
+  // transfer on the wake-up path instead of a load and then an upgrade. A
+  // stray futex wake (one meant for an earlier park) or a signal makes a
+  // spurious return, which costs the shard one idle tick.
+  FutexWait(&signals_[shard].park, kParkedFutex, deadline);
 }
 
 void Mesh::FinishPark(uint32_t shard) {

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 #include <utility>
@@ -672,6 +673,49 @@ TEST_F(MeshParkTest, NotifyWakesOnlyAParkedShard) {
   EXPECT_EQ(mesh_.GetStats(1).parks, 2u);
 }
 
+// A futex park: the sender's Flush wakes it without calling the Waker, once,
+// and a wait that starts after the wake returns at once.
+TEST_F(MeshParkTest, FutexParkIsWokenWithoutTheWaker) {
+  ASSERT_TRUE(mesh_.PrepareToPark(1, Mesh::ParkMode::kFutex));
+  mesh_.Send(0, 1, Record(&log_, 0, 0));
+  mesh_.Flush(0);
+  mesh_.Send(2, 1, Record(&log_, 2, 0));
+  mesh_.Flush(2);
+  EXPECT_EQ(wakers_[1].wakes.load(), 0);
+  EXPECT_EQ(mesh_.GetStats(0).wakes, 1u);  // the futex wake is a wake
+  EXPECT_EQ(mesh_.GetStats(2).wakes, 0u);  // one wake per park
+  // Already woken: does not block (a lost wake-up would hang here).
+  mesh_.WaitWhileParked(1, std::nullopt);
+  mesh_.FinishPark(1);
+  EXPECT_EQ(mesh_.Drain(1, 10), 2u);
+  EXPECT_EQ(mesh_.GetStats(1).parks, 1u);
+}
+
+TEST_F(MeshParkTest, FutexParkDataPreventsParkLikeAnyOther) {
+  mesh_.PostFromAlien(1, Record(&log_, 9, 0));
+  EXPECT_FALSE(mesh_.PrepareToPark(1, Mesh::ParkMode::kFutex));
+  EXPECT_EQ(mesh_.Drain(1, 10), 1u);
+  ASSERT_TRUE(mesh_.PrepareToPark(1, Mesh::ParkMode::kFutex));
+  mesh_.Notify(1);
+  EXPECT_EQ(wakers_[1].wakes.load(), 0);
+  mesh_.WaitWhileParked(1, std::nullopt);
+  mesh_.FinishPark(1);
+}
+
+TEST_F(MeshParkTest, FutexParkEndsAtTheDeadline) {
+  ASSERT_TRUE(mesh_.PrepareToPark(1, Mesh::ParkMode::kFutex));
+  const auto start = std::chrono::steady_clock::now();
+  mesh_.WaitWhileParked(1, start + std::chrono::milliseconds(20));
+  EXPECT_GE(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(20));
+  mesh_.FinishPark(1);
+  // A deadline already past does not block either.
+  ASSERT_TRUE(mesh_.PrepareToPark(1, Mesh::ParkMode::kFutex));
+  mesh_.WaitWhileParked(1, start);
+  mesh_.FinishPark(1);
+  EXPECT_EQ(wakers_[1].wakes.load(), 0);
+}
+
 // ---- Two threads. ----
 
 // A producer floods a 4-slot ring in random bursts; the consumer drains with
@@ -760,6 +804,55 @@ TEST(MeshTwoThreadTest, PingPongWithParking) {
   EXPECT_EQ(seen[1], kRounds);
   EXPECT_EQ(mesh.GetStats(0).sent, kRounds);
   EXPECT_EQ(mesh.GetStats(1).sent, kRounds);
+}
+
+// The same with both shards sleeping in futex waits on their park words
+// (ParkMode::kFutex), as a shard with no I/O in flight does. The Wakers
+// must never be called; a lost futex wake would hang (the test's timeout).
+TEST(MeshTwoThreadTest, PingPongWithFutexParking) {
+  Mesh mesh({.shards = 2, .ring_capacity = 4});
+  CountingWaker wakers[2];
+  mesh.SetWaker(0, &wakers[0]);
+  mesh.SetWaker(1, &wakers[1]);
+  constexpr uint64_t kRounds = 20'000 / kScale;
+  uint64_t seen[2] = {0, 0};  // Each written only by its own shard.
+  uint64_t parks[2] = {0, 0};
+
+  auto shard = [&](uint32_t self) {
+    const uint32_t peer = 1 - self;
+    if (self == 0) {
+      mesh.Send(0, 1, Message([&seen] { ++seen[1]; }));
+      mesh.Flush(0);
+    }
+    while (seen[self] < kRounds) {
+      const uint64_t before = seen[self];
+      mesh.Drain(self, 16);
+      if (seen[self] > before) {
+        if (self == 1 || seen[self] < kRounds) {
+          mesh.Send(self, peer, Message([&seen, peer] { ++seen[peer]; }));
+          mesh.Flush(self);
+        }
+        continue;
+      }
+      if (mesh.PrepareToPark(self, Mesh::ParkMode::kFutex)) {
+        ++parks[self];
+        mesh.WaitWhileParked(self, std::nullopt);
+        mesh.FinishPark(self);
+      }
+    }
+  };
+  std::thread other(shard, 1);
+  shard(0);
+  other.join();
+  EXPECT_EQ(seen[0], kRounds);
+  EXPECT_EQ(seen[1], kRounds);
+  EXPECT_GT(parks[0] + parks[1], 0u);
+  EXPECT_EQ(wakers[0].wakes.load(), 0);
+  EXPECT_EQ(wakers[1].wakes.load(), 0);
+  // At most one futex wake per park (fewer where a late wake meant for an
+  // earlier park ended one early, a spurious return).
+  EXPECT_LE(mesh.GetStats(1).wakes, parks[0]);
+  EXPECT_LE(mesh.GetStats(0).wakes, parks[1]);
 }
 
 }  // namespace

@@ -109,7 +109,7 @@ struct StressCase {
 };
 
 // Where a shard thread is, for the watchdog's dump.
-enum class Phase : int { kStarting, kRunning, kParked, kExited };
+enum class Phase : int { kStarting, kRunning, kParked, kParkedFutex, kExited };
 
 const char* PhaseName(Phase p) {
   switch (p) {
@@ -119,6 +119,8 @@ const char* PhaseName(Phase p) {
       return "running";
     case Phase::kParked:
       return "PARKED (blocked in poll)";
+    case Phase::kParkedFutex:
+      return "PARKED (blocked in a futex wait on the park word)";
     case Phase::kExited:
       return "exited";
   }
@@ -143,7 +145,8 @@ struct Shard {
   uint64_t bad_messages = 0;       // out-of-order, duplicate or corrupt
   std::string first_error;         // describes the first bad message
   uint64_t multi_wakes = 0;        // Waits that consumed more than one Wake
-  uint64_t parks = 0;              // Waits this thread did
+  uint64_t parks = 0;              // parks this thread did, both kinds
+  uint64_t futex_parks = 0;        // of which in Mesh::WaitWhileParked
   bool stop = false;               // set by the final alien message
 
   std::atomic<Phase> phase{Phase::kStarting};
@@ -267,14 +270,16 @@ class Round {
       EXPECT_EQ(stats.sent, s.quota);
       EXPECT_EQ(stats.received, s.received + 1);  // +1: the stop message.
       EXPECT_EQ(stats.parks, s.parks);
-      // One Wake per park, and none left over: a Wake only ever goes to a
-      // shard that is PARKED and therefore waiting for it.
-      EXPECT_EQ(s.waker.wakes(), s.parks);
+      // One Wake per park in the Waker's wait, none for a futex park, and
+      // none left over: a Wake only ever goes to a shard that is PARKED in
+      // its Waker's wait and therefore waiting for it.
+      EXPECT_EQ(s.waker.wakes(), s.parks - s.futex_parks);
       EXPECT_FALSE(s.waker.HasPendingWake());
       sent += stats.sent;
       received += s.received;
       shard_wakes_ += stats.wakes;
       parks_ += s.parks;
+      futex_parks_ += s.futex_parks;
     }
     EXPECT_EQ(sent + alien_quota_, total_);
     EXPECT_EQ(received, total_);
@@ -285,6 +290,7 @@ class Round {
   // PostFromAlien), and parks.
   uint64_t shard_wakes() const { return shard_wakes_; }
   uint64_t parks() const { return parks_; }
+  uint64_t futex_parks() const { return futex_parks_; }
 
  private:
   // Spin or yield for a random while, to vary the interleavings.
@@ -389,11 +395,24 @@ class Round {
       // try right after a busy one, when messages left over by the budget
       // (or a half-run alien batch) must make PrepareToPark refuse.
       if (ran > 0 && rng() % 4 != 0) continue;
-      if (mesh_.PrepareToPark(i)) {
+      // Either way of sleeping, at random: in the Waker's wait (a driver
+      // with I/O in flight) or in a futex wait on the park word.
+      const bool futex = rng() % 2 == 0;
+      if (mesh_.PrepareToPark(
+              i, futex ? Mesh::ParkMode::kFutex : Mesh::ParkMode::kWaker)) {
         ++me.parks;
         me.parks_now.store(me.parks, std::memory_order_relaxed);
-        me.phase.store(Phase::kParked);
-        if (me.waker.Wait() != 1) ++me.multi_wakes;
+        if (futex) {
+          ++me.futex_parks;
+          me.phase.store(Phase::kParkedFutex);
+          // No deadline: it returns once a sender woke this shard (or
+          // early, for a late wake meant for an earlier park; the loop then
+          // goes on as after any wake).
+          mesh_.WaitWhileParked(i, std::nullopt);
+        } else {
+          me.phase.store(Phase::kParked);
+          if (me.waker.Wait() != 1) ++me.multi_wakes;
+        }
         me.phase.store(Phase::kRunning);
         mesh_.FinishPark(i);
       }
@@ -450,6 +469,7 @@ class Round {
   uint32_t exited_ = 0;  // threads done, alien included; guarded by mu_
 
   uint64_t shard_wakes_ = 0;
+  uint64_t futex_parks_ = 0;
   uint64_t parks_ = 0;
 };
 
@@ -462,6 +482,7 @@ TEST_P(MeshParkStressTest, NoLostWakeUpsNoLostMessages) {
   // Small rings push bursts through the overflow path; large ones do not.
   static constexpr uint32_t kCapacities[] = {4, 64, 1024};
   uint64_t parks = 0;
+  uint64_t futex_parks = 0;
   uint64_t shard_wakes = 0;
   for (int round = 0; round < kRoundsPerCase; ++round) {
     const uint32_t capacity =
@@ -472,17 +493,24 @@ TEST_P(MeshParkStressTest, NoLostWakeUpsNoLostMessages) {
     r.Run();
     r.Check();
     parks += r.parks();
+    futex_parks += r.futex_parks();
     shard_wakes += r.shard_wakes();
   }
-  // Every park ends with exactly one Wake (checked per shard in Check), made
-  // by a shard's Flush or by a PostFromAlien.
+  // Every park ends with exactly one wake (a Wake() call, checked per shard
+  // in Check, or a futex wake), made by a shard's Flush or by a
+  // PostFromAlien.
   EXPECT_LE(shard_wakes, parks);
-  // The protocol must actually have been exercised.
+  // The protocol must actually have been exercised, both ways of sleeping.
   EXPECT_GT(parks, 0u);
-  std::printf("shards %u seed %llu: %llu parks, %llu wakes by shards\n",
-              c.shards, static_cast<unsigned long long>(c.seed),
-              static_cast<unsigned long long>(parks),
-              static_cast<unsigned long long>(shard_wakes));
+  EXPECT_GT(futex_parks, 0u);
+  EXPECT_LT(futex_parks, parks);
+  std::printf(
+      "shards %u seed %llu: %llu parks (%llu on the futex), %llu wakes by "
+      "shards\n",
+      c.shards, static_cast<unsigned long long>(c.seed),
+      static_cast<unsigned long long>(parks),
+      static_cast<unsigned long long>(futex_parks),
+      static_cast<unsigned long long>(shard_wakes));
 }
 
 std::vector<StressCase> AllCases() {

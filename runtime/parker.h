@@ -26,6 +26,12 @@ class Parker : public mesh::Waker {
   // many. The shard calls it once per tick.
   virtual size_t Poll(size_t budget) { return 0; }
 
+  // True when nothing but Wake() or the deadline could end a Park now: no
+  // I/O in flight, nothing waiting to be submitted. The shard then sleeps in
+  // a futex wait on its mesh park word instead of in Park
+  // (mesh::Mesh::ParkMode::kFutex), a cheaper sleep and wake. Shard-local.
+  virtual bool WaitsOnlyForWake() const { return false; }
+
   // Operations started and not yet completed (0 for a Parker without I/O).
   // The simulation scheduler polls shards with I/O in flight. Shard-local.
   virtual size_t InFlight() const { return 0; }
@@ -37,7 +43,9 @@ class Parker : public mesh::Waker {
 };
 
 // A Parker over an eventfd: Wake writes it, Park polls it. Level-triggered:
-// a Wake before Park makes the next Park return at once.
+// a Wake before Park makes the next Park return at once. It has no I/O, so a
+// shard that uses it always parks on its futex word instead
+// (WaitsOnlyForWake); Park is there for callers that park it directly.
 class EventfdParker final : public Parker {
  public:
   static absl::StatusOr<std::unique_ptr<EventfdParker>> Create();
@@ -45,6 +53,7 @@ class EventfdParker final : public Parker {
 
   void Park(std::optional<TimePoint> deadline) override;
   void Wake() override;
+  bool WaitsOnlyForWake() const override { return true; }
 
  private:
   explicit EventfdParker(int fd) : fd_(fd) {}

@@ -66,7 +66,9 @@ struct ShardOptions {
 struct ShardStats {
   uint64_t tasks_run = 0;    // resumes from the run queue
   uint64_t ticks = 0;        // loop iterations
-  uint64_t parks = 0;        // times it blocked in its Parker
+  uint64_t parks = 0;        // times it blocked with nothing to run
+  uint64_t futex_parks = 0;  // of those, in a futex wait on its park word
+                             // (no I/O in flight) rather than in its Parker
   uint64_t idle_yields = 0;  // sched_yield calls while spinning (idle_yield)
   uint64_t stalls = 0;       // resumes longer than the stall threshold
   uint64_t live_tasks = 0;   // spawned tasks not yet finished
@@ -85,7 +87,9 @@ struct ShardStats {
 // io_budget I/O completions; fire up to timer_budget expired timers; publish
 // the outgoing mesh batch. With nothing
 // runnable it parks (see mesh::Mesh for the no-lost-wake-up protocol) until
-// the next timer.
+// the next timer: in its Parker's wait (io_uring_enter) while I/O is in
+// flight, else in a futex wait on its mesh park word, a cheaper sleep and
+// wake (Parker::WaitsOnlyForWake, mesh::Mesh::ParkMode).
 //
 // Under simulation (Runtime::Builder::Simulation) the shard never parks:
 // it runs one tick per turn of the internal::SimScheduler, with budgets the
@@ -300,6 +304,7 @@ class Shard {
   uint64_t tasks_run_ = 0;
   uint64_t ticks_ = 0;
   uint64_t parks_ = 0;
+  uint64_t futex_parks_ = 0;
   uint64_t idle_yields_ = 0;
   uint64_t stalls_ = 0;
   uint64_t spawned_ = 0;
@@ -319,8 +324,9 @@ class Shard {
     TimePoint watch_since;                   // watchdog only
   } watch_;
   struct alignas(64) PublishedStats {
-    std::atomic<uint64_t> tasks_run{0}, ticks{0}, parks{0}, idle_yields{0},
-        stalls{0}, live_tasks{0}, run_queue{0}, timers{0}, spawned{0};
+    std::atomic<uint64_t> tasks_run{0}, ticks{0}, parks{0}, futex_parks{0},
+        idle_yields{0}, stalls{0}, live_tasks{0}, run_queue{0}, timers{0},
+        spawned{0};
   } published_;
 
   friend void internal::ScheduleLocal(Waiter w);

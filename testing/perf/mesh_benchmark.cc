@@ -238,23 +238,61 @@ void BM_MeshOneWay(benchmark::State& state) {
 }
 BENCHMARK(BM_MeshOneWay)->UseRealTime();
 
+// A read on a pipe that nobody writes until the end: an op in flight on
+// the calling shard, as a server's shards have (accepts, receives).
+Task<size_t> ReadOnePipeByte(int fd) {
+  io::BufResult r = co_await io::Driver::Current()->Read(
+      fd, io::FixedBuf::Heap(8), io::Driver::kNoOffset);
+  co_return r.buf.size();
+}
+
 void RoundTrips(benchmark::State& state, runtime::Duration idle_spin,
                 bool spawn_on,
-                runtime::Runtime::ParkerFactory parkers = nullptr) {
+                runtime::Runtime::ParkerFactory parkers = nullptr,
+                bool io_in_flight = false) {
   runtime::Runtime::Builder b;
   b.Shards(2).IdleSpin(idle_spin);
   if (parkers) b.Parkers(std::move(parkers));
   auto rt = *b.Build();
-  (void)rt->Run([&state, spawn_on]() -> Task<void> {
+  int pipes[2][2];
+  if (io_in_flight && (pipe(pipes[0]) != 0 || pipe(pipes[1]) != 0)) {
+    state.SkipWithError("pipe");
+    return;
+  }
+  (void)rt->Run([&state, spawn_on, io_in_flight, &pipes]() -> Task<void> {
     uint64_t sum = 0;
     auto one = [] { return 1; };
+    runtime::JoinHandle<size_t> here;
+    runtime::RemoteJoinHandle<size_t> there_reader;
+    if (io_in_flight) {
+      here = runtime::Spawn(ReadOnePipeByte(pipes[0][0]));
+      there_reader = runtime::SpawnOn(
+          1, [fd = pipes[1][0]] { return ReadOnePipeByte(fd); });
+      // Both reads are in the kernel before the first round trip.
+      auto in_flight = [] { return io::Driver::Current()->in_flight(); };
+      size_t there = 0;
+      while (there == 0 || in_flight() == 0) {
+        there = co_await runtime::SubmitTo(1, in_flight);
+      }
+    }
     if (spawn_on) {
       for (auto _ : state) sum += co_await runtime::SpawnOn(1, one);
     } else {
       for (auto _ : state) sum += co_await runtime::SubmitTo(1, one);
     }
     benchmark::DoNotOptimize(sum);
+    if (io_in_flight) {
+      for (auto& p : pipes) (void)!write(p[1], "x", 1);
+      sum += co_await here;
+      sum += co_await there_reader;
+    }
   });
+  if (io_in_flight) {
+    for (auto& p : pipes) {
+      close(p[0]);
+      close(p[1]);
+    }
+  }
   state.SetItemsProcessed(state.iterations());
 }
 
@@ -264,28 +302,29 @@ void BM_SubmitToRoundTripSpinning(benchmark::State& state) {
 }
 BENCHMARK(BM_SubmitToRoundTripSpinning)->UseRealTime();
 
-// SubmitTo + await, both shards parked between requests (no idle spin), in
-// their io_uring drivers, as shards of a server are; a wake-up is a ringless
-// MSG_RING where the kernel has it (io/uring_driver.h).
+// SubmitTo + await, both shards parked between requests (no idle spin), with
+// io_uring drivers and no I/O in flight: each sleeps in a futex wait on its
+// mesh park word, and a wake-up is one futex wake (mesh/mesh.h).
 void BM_SubmitToRoundTripParked(benchmark::State& state) {
   RoundTrips(state, 0ns, false, io::DriverParkers());
 }
 BENCHMARK(BM_SubmitToRoundTripParked)->UseRealTime();
 
+// The same with a read in flight on each shard, as shards of a server have:
+// each sleeps in io_uring_enter, and a wake-up is a ringless MSG_RING where
+// the kernel has it (io/uring_driver.h).
+void BM_SubmitToRoundTripParkedIoInFlight(benchmark::State& state) {
+  RoundTrips(state, 0ns, false, io::DriverParkers(), true);
+}
+BENCHMARK(BM_SubmitToRoundTripParkedIoInFlight)->UseRealTime();
+
 // The same, waking through the eventfd the ring has a read armed on.
-void BM_SubmitToRoundTripParkedEventfdWake(benchmark::State& state) {
+void BM_SubmitToRoundTripParkedIoInFlightEventfdWake(benchmark::State& state) {
   io::DriverOptions o;
   o.msg_ring_wake = false;
-  RoundTrips(state, 0ns, false, io::DriverParkers(o));
+  RoundTrips(state, 0ns, false, io::DriverParkers(o), true);
 }
-BENCHMARK(BM_SubmitToRoundTripParkedEventfdWake)->UseRealTime();
-
-// The same without an I/O driver: the runtime's EventfdParker (poll(2) on an
-// eventfd, then a read to reset it).
-void BM_SubmitToRoundTripParkedNoDriver(benchmark::State& state) {
-  RoundTrips(state, 0ns, false);
-}
-BENCHMARK(BM_SubmitToRoundTripParkedNoDriver)->UseRealTime();
+BENCHMARK(BM_SubmitToRoundTripParkedIoInFlightEventfdWake)->UseRealTime();
 
 // SpawnOn (cancellable, atomic join state) + await, target spinning.
 void BM_SpawnOnRoundTripSpinning(benchmark::State& state) {
