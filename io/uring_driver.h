@@ -52,9 +52,11 @@ struct UringFeatures {
 // Wake()s send nothing, since that CQE already makes the next Park return;
 // so foreign CQEs never take more than one of the CQ entries the op budget
 // leaves free, and the CQ still cannot overflow. Measured
-// (BM_SubmitToRoundTripParked vs ...ParkedEventfdWake, 2-core VM): 17.6 us
-// against 18.8 us a round trip, 9.0 against 11.8 us of CPU. Init probes
-// the send by messaging its own ring and waiting for the CQE.
+// (BM_SubmitToRoundTripParkedIoInFlight vs ...EventfdWake, 2-core VM):
+// 23.0-27.5 us against 24.4-28.8 us a round trip. Init probes the send by
+// messaging its own ring and waiting for the CQE. With no op in flight the
+// shard does not park here at all (WaitsOnlyForWake): it sleeps on its
+// mesh park word's futex.
 //
 // Cancellation submits IORING_OP_ASYNC_CANCEL; deadlines are linked
 // timeouts (IOSQE_IO_LINK + IORING_OP_LINK_TIMEOUT in one submission).
