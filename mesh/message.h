@@ -2,11 +2,29 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <new>
 #include <type_traits>
 #include <utility>
 
 namespace veloq::mesh {
+
+// Called with the exception a Message's closure threw, on the thread that
+// ran it (a shard, or a blocking-pool thread), after the closure has been
+// destroyed; the thread then goes on with its next message. Closures should
+// not throw (SubmitTo and actors catch for their callers), so this reports a
+// bug; it must not throw itself. Installed process-wide: the runtime logs
+// the exception and counts it per shard; the default prints it to stderr.
+using MessageExceptionHandler = void (*)(std::exception_ptr);
+
+// Installs `handler` (nullptr: the default). Thread-safe; takes effect for
+// exceptions thrown after it returns.
+void SetMessageExceptionHandler(MessageExceptionHandler handler);
+
+namespace internal {
+// Hands `e` to the installed handler. Any thread.
+void ReportMessageException(std::exception_ptr e) noexcept;
+}  // namespace internal
 
 // Message is a type-erased, move-only, run-once closure sized to one ring slot
 // (64 bytes). Closures of up to kInlineSize bytes that are nothrow-movable are
@@ -18,7 +36,9 @@ namespace veloq::mesh {
 // the closure's captures are therefore moved on both shards and destroyed on
 // the receiver. A Message destroyed without being run destroys its closure
 // without calling it (this is how shutdown discards undelivered messages, so
-// closures must release what they own in their destructors).
+// closures must release what they own in their destructors). A closure that
+// throws is destroyed all the same, and its exception goes to the
+// MessageExceptionHandler: it never unwinds into the mesh's drain.
 class Message {
  public:
   static constexpr std::size_t kInlineSize = 48;
@@ -97,11 +117,27 @@ class Message {
     void (*relocate)(void* dst, void* src);
   };
 
+  // Calls d(); an exception is reported, not propagated.
+  template <typename D>
+  static void Call(D& d) {
+#if defined(__cpp_exceptions)
+    if constexpr (!std::is_nothrow_invocable_v<D&>) {
+      try {
+        d();
+      } catch (...) {
+        internal::ReportMessageException(std::current_exception());
+      }
+      return;
+    }
+#endif
+    d();
+  }
+
   template <typename D>
   static constexpr Ops kInlineOps = {
       [](void* s) {
         D* d = std::launder(static_cast<D*>(s));
-        (*d)();
+        Call(*d);
         d->~D();
       },
       [](void* s) { std::launder(static_cast<D*>(s))->~D(); },
@@ -116,7 +152,7 @@ class Message {
   static constexpr Ops kBoxedOps = {
       [](void* s) {
         D* d = *std::launder(static_cast<D**>(s));
-        (*d)();
+        Call(*d);
         delete d;
       },
       [](void* s) { delete *std::launder(static_cast<D**>(s)); },

@@ -2,7 +2,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <exception>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "gtest/gtest.h"
@@ -284,6 +287,81 @@ TEST(MessageTest, SelfMoveAssignKeepsClosure) {
   EXPECT_EQ(counts.calls, 1);
   EXPECT_EQ(counts.live, 0);
 }
+
+#if defined(__cpp_exceptions)
+// What the test handler saw.
+int g_reported = 0;
+std::string g_last_what;
+
+void RecordException(std::exception_ptr e) {
+  ++g_reported;
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    g_last_what = x.what();
+  } catch (...) {
+    g_last_what = "?";
+  }
+}
+
+// A closure that throws when called; its Probe tells whether it was
+// destroyed afterwards.
+template <std::size_t kPad>
+struct ThrowingClosure {
+  explicit ThrowingClosure(Counts* counts) : probe(counts) {}
+  void operator()() {
+    probe.Call(this);
+    throw std::runtime_error("boom");
+  }
+  Probe probe;
+  unsigned char pad[kPad] = {};
+};
+
+class MessageExceptionTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    g_reported = 0;
+    g_last_what.clear();
+    SetMessageExceptionHandler(&RecordException);
+  }
+  void TearDown() override { SetMessageExceptionHandler(nullptr); }
+};
+
+// The exception goes to the handler, not to the caller, and the closure is
+// destroyed all the same: inline, boxed, and through RunAndEnd (the ring's
+// path).
+TEST_F(MessageExceptionTest, AThrowingClosureIsReportedAndDestroyed) {
+  Counts inline_counts, boxed_counts, ring_counts;
+  {
+    Message m{ThrowingClosure<8>(&inline_counts)};
+    m.Run();
+    EXPECT_FALSE(m);
+  }
+  {
+    Message m{ThrowingClosure<Message::kInlineSize>(&boxed_counts)};
+    m.Run();
+  }
+  {
+    alignas(Message) unsigned char slot[sizeof(Message)];
+    Message* m = new (slot) Message(ThrowingClosure<0>(&ring_counts));
+    Message::RunAndEnd(m);
+  }
+  for (const Counts* c : {&inline_counts, &boxed_counts, &ring_counts}) {
+    EXPECT_EQ(c->calls, 1);
+    EXPECT_EQ(c->live, 0) << "the closure that threw was not destroyed";
+  }
+  EXPECT_EQ(g_reported, 3);
+  EXPECT_EQ(g_last_what, "boom");
+}
+
+TEST_F(MessageExceptionTest, NoThrowNoReport) {
+  Counts counts;
+  Message m{FitsInline(&counts)};
+  m.Run();
+  EXPECT_EQ(counts.calls, 1);
+  EXPECT_EQ(g_reported, 0);
+}
+#endif
 
 }  // namespace
 }  // namespace veloq::mesh

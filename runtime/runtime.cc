@@ -8,7 +8,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <exception>
 #include <mutex>
+#include <string>
+#include <typeinfo>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/log.h"
@@ -134,6 +137,39 @@ absl::StatusOr<std::unique_ptr<Runtime>> Runtime::Builder::Build() {
   return std::unique_ptr<Runtime>(new Runtime(b, std::move(cpus)));
 }
 
+namespace {
+
+std::string DescribeException(std::exception_ptr e) {
+#if defined(__cpp_exceptions)
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return absl::StrCat(typeid(x).name(), ": ", x.what());
+  } catch (...) {
+  }
+#endif
+  return "an exception not derived from std::exception";
+}
+
+// The mesh::MessageExceptionHandler of every runtime: a closure sent with
+// Shard::Send (or run on the blocking pool) threw. Logged and counted; the
+// shard goes on with its next message.
+void OnMessageException(std::exception_ptr e) {
+  const std::string what = DescribeException(e);
+  if (Shard* s = Shard::Current()) {
+    s->CountMessageException();
+    log::Error(log::Module::kRuntime,
+               "shard {}: a message closure threw ({}); dropped, the shard "
+               "goes on",
+               s->id(), what);
+  } else {
+    log::Error(log::Module::kRuntime,
+               "a closure threw off any shard ({}); dropped", what);
+  }
+}
+
+}  // namespace
+
 Runtime::Runtime(const Builder& b, std::vector<int> cpus)
     : options_(b),
       cpus_(std::move(cpus)),
@@ -143,6 +179,7 @@ Runtime::Runtime(const Builder& b, std::vector<int> cpus)
       shards_(b.shards_),
       blocking_(std::make_unique<BlockingPool>(b.blocking_threads_,
                                                b.sim_seed_.has_value())) {
+  mesh::SetMessageExceptionHandler(&OnMessageException);
   if (b.sim_seed_) {
     sim_ = std::make_unique<internal::SimScheduler>(b.shards_, *b.sim_seed_,
                                                     clock_.get());

@@ -103,6 +103,8 @@ ShardStats Shard::stats() const {
   s.futex_parks = published_.futex_parks.load(std::memory_order_relaxed);
   s.idle_yields = published_.idle_yields.load(std::memory_order_relaxed);
   s.stalls = published_.stalls.load(std::memory_order_relaxed);
+  s.message_exceptions =
+      published_.message_exceptions.load(std::memory_order_relaxed);
   s.live_tasks = published_.live_tasks.load(std::memory_order_relaxed);
   s.run_queue = published_.run_queue.load(std::memory_order_relaxed);
   s.timers = published_.timers.load(std::memory_order_relaxed);
@@ -118,6 +120,7 @@ void Shard::PublishStats() {
   published_.futex_parks.store(futex_parks_, r);
   published_.idle_yields.store(idle_yields_, r);
   published_.stalls.store(stalls_, r);
+  published_.message_exceptions.store(message_exceptions_, r);
   published_.live_tasks.store(live_count_, r);
   published_.run_queue.store(run_queue_.size(), r);
   published_.timers.store(timers_.size(), r);
@@ -178,6 +181,10 @@ void Shard::RegisterMetrics() {
   add("veloq_stalls_total", Type::kCounter,
       "Resumes that held the shard past the stall threshold",
       [this](metrics::Emitter& e) { e.Emit(stalls_); });
+  add("veloq_message_exceptions_total", Type::kCounter,
+      "Messages (Shard::Send closures) that threw here; each was dropped and "
+      "logged",
+      [this](metrics::Emitter& e) { e.Emit(message_exceptions_); });
   add("veloq_mesh_wakes_total", Type::kCounter,
       "Wake-ups this shard sent to parked shards",
       [this](metrics::Emitter& e) { e.Emit(mesh_->GetStats(id_).wakes); });

@@ -71,10 +71,11 @@ struct ShardStats {
                              // (no I/O in flight) rather than in its Parker
   uint64_t idle_yields = 0;  // sched_yield calls while spinning (idle_yield)
   uint64_t stalls = 0;       // resumes longer than the stall threshold
-  uint64_t live_tasks = 0;   // spawned tasks not yet finished
-  uint64_t run_queue = 0;    // runnable tasks at the end of the last tick
-  uint64_t timers = 0;       // armed timers
-  uint64_t spawned = 0;      // tasks spawned here
+  uint64_t message_exceptions = 0;  // messages whose closure threw here
+  uint64_t live_tasks = 0;          // spawned tasks not yet finished
+  uint64_t run_queue = 0;  // runnable tasks at the end of the last tick
+  uint64_t timers = 0;     // armed timers
+  uint64_t spawned = 0;    // tasks spawned here
 };
 
 // Shard is one core's executor: a pinned thread running a FIFO run queue of
@@ -136,6 +137,10 @@ class Shard {
   uint32_t load() const { return load_.load(std::memory_order_relaxed); }
 
   ShardStats stats() const;
+
+  // Counts a message closure that threw on this shard (the runtime's
+  // mesh::MessageExceptionHandler calls it). Shard-local.
+  void CountMessageException() { ++message_exceptions_; }
 
   // Stall watch: called by the runtime's watchdog thread every
   // stall_threshold / 2. If the shard has been inside the same resume (or
@@ -307,6 +312,7 @@ class Shard {
   uint64_t futex_parks_ = 0;
   uint64_t idle_yields_ = 0;
   uint64_t stalls_ = 0;
+  uint64_t message_exceptions_ = 0;
   uint64_t spawned_ = 0;
 
   std::atomic<uint32_t> load_{0};
@@ -325,8 +331,8 @@ class Shard {
   } watch_;
   struct alignas(64) PublishedStats {
     std::atomic<uint64_t> tasks_run{0}, ticks{0}, parks{0}, futex_parks{0},
-        idle_yields{0}, stalls{0}, live_tasks{0}, run_queue{0}, timers{0},
-        spawned{0};
+        idle_yields{0}, stalls{0}, message_exceptions{0}, live_tasks{0},
+        run_queue{0}, timers{0}, spawned{0};
   } published_;
 
   friend void internal::ScheduleLocal(Waiter w);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -304,6 +305,33 @@ TEST(StallTest, ReportsAMessageThatHeldTheShard) {
   EXPECT_NE(log.find("shard 1: stall"), std::string::npos) << log;
   EXPECT_NE(log.find("mesh drain"), std::string::npos) << log;
 }
+
+#if defined(__cpp_exceptions)
+// A bare Shard::Send closure that throws on the receiving shard is logged,
+// counted and dropped: the shard goes on with the messages behind it (in
+// the same drain) and after it.
+TEST(MessageExceptionTest, AThrowingMessageIsLoggedAndTheShardGoesOn) {
+  veloq::testing::LogCapture logs;
+  auto r = RunOnRuntime(Shards(2), []() -> Task<uint64_t> {
+    auto ran = std::make_shared<std::atomic<int>>(0);
+    Shard* here = Shard::Current();
+    here->Send(1, mesh::Message([ran] { ++*ran; }));
+    here->Send(1, mesh::Message([] { throw std::runtime_error("bad apple"); }));
+    here->Send(1, mesh::Message([ran] { ++*ran; }));
+    // Behind the three in the same ring: runs after them.
+    const int seen = co_await SubmitTo(1, [ran] { return ran->load(); });
+    EXPECT_EQ(seen, 2);
+    co_return co_await SubmitTo(
+        1, [] { return Shard::Current()->stats().message_exceptions; });
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, 1u);
+  const std::string log = logs.text();
+  EXPECT_NE(log.find("shard 1: a message closure threw"), std::string::npos)
+      << log;
+  EXPECT_NE(log.find("bad apple"), std::string::npos) << log;
+}
+#endif
 
 TEST(StallTest, QuickTasksAreNotReported) {
   veloq::testing::LogCapture logs;
