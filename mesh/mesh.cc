@@ -4,8 +4,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <utility>
 
@@ -47,8 +49,21 @@ void FutexWait(std::atomic<uint32_t>* word, uint32_t value,
     tsp = &ts;
   }
   // WAIT_BITSET takes an absolute timeout; the bitset matches any wake.
-  ::syscall(SYS_futex, FutexWord(word), FUTEX_WAIT_BITSET_PRIVATE, value, tsp,
-            nullptr, FUTEX_BITSET_MATCH_ANY);
+  if (::syscall(SYS_futex, FutexWord(word), FUTEX_WAIT_BITSET_PRIVATE, value,
+                tsp, nullptr, FUTEX_BITSET_MATCH_ANY) == 0) {
+    return;
+  }
+  const int err = errno;
+  if (err == EAGAIN || err == EINTR || err == ETIMEDOUT) return;
+  // Anything else (a seccomp filter, say) makes every park return at once:
+  // the shard spins instead of sleeping. Say so, once.
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true)) {
+    std::fprintf(stderr,
+                 "veloq::mesh: futex wait failed (%s); idle shards will spin "
+                 "instead of sleeping\n",
+                 std::strerror(err));
+  }
 }
 
 }  // namespace
@@ -398,7 +413,8 @@ void Mesh::WaitWhileParked(
     uint32_t shard,
     std::optional<std::chrono::steady_clock::time_point> deadline) {
   // One wait, no re-check of the word after it: the caller's FinishPark
-  // (an RMW) is the first touch of the line the waker just wrote, one
+  // (a seq_cst store, an XCHG on x86) is the first touch of the line the
+  // waker just wrote, one
   // transfer on the wake-up path instead of a load and then an upgrade. A
   // stray futex wake (one meant for an earlier park) or a signal makes a
   // spurious return, which costs the shard one idle tick.

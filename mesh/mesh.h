@@ -49,7 +49,8 @@ struct MeshOptions {
 // Batching: Send stages a message in the from->to ring without publishing it;
 // Flush publishes every ring `from` staged into (one release store per ring)
 // and signals each receiver once. A shard calls Flush at the end of its tick
-// (and once more mid-tick when the messages it drained woke tasks), so a
+// (and once more mid-tick when the messages it drained woke tasks or its
+// driver has I/O in flight), so a
 // burst of messages costs one or two publications and wake-ups, not one
 // per message. A batch that reaches MeshOptions::publish_batch messages is
 // published by Send itself, so a long tick does not hold the receiver back.

@@ -37,6 +37,10 @@ void SetMessageExceptionHandler(MessageExceptionHandler handler) {
   g_handler.store(handler, std::memory_order_release);
 }
 
+MessageExceptionHandler GetMessageExceptionHandler() {
+  return g_handler.load(std::memory_order_acquire);
+}
+
 namespace internal {
 
 void ReportMessageException(std::exception_ptr e) noexcept {

@@ -13,13 +13,17 @@ namespace veloq::mesh {
 // ran it (a shard, or a blocking-pool thread), after the closure has been
 // destroyed; the thread then goes on with its next message. Closures should
 // not throw (SubmitTo and actors catch for their callers), so this reports a
-// bug; it must not throw itself. Installed process-wide: the runtime logs
-// the exception and counts it per shard; the default prints it to stderr.
+// bug; it must not throw itself. Installed process-wide; with none
+// installed, the exception is printed to stderr. A runtime installs its own
+// (log and count per shard) when it is built, unless one is installed
+// already.
 using MessageExceptionHandler = void (*)(std::exception_ptr);
 
-// Installs `handler` (nullptr: the default). Thread-safe; takes effect for
+// Installs `handler` (nullptr: none). Thread-safe; takes effect for
 // exceptions thrown after it returns.
 void SetMessageExceptionHandler(MessageExceptionHandler handler);
+// The installed handler, or nullptr. Thread-safe.
+MessageExceptionHandler GetMessageExceptionHandler();
 
 namespace internal {
 // Hands `e` to the installed handler. Any thread.
@@ -49,6 +53,9 @@ class Message {
             typename = std::enable_if_t<!std::is_same_v<D, Message>>>
   explicit Message(F&& f) {
     static_assert(std::is_invocable_v<D&>, "a Message closure takes no args");
+    // A destructor that throws would unwind out of the receiver's drain.
+    static_assert(std::is_nothrow_destructible_v<D>,
+                  "a Message closure's destructor must not throw");
     if constexpr (sizeof(D) <= kInlineSize &&
                   alignof(D) <= alignof(std::max_align_t) &&
                   std::is_nothrow_move_constructible_v<D>) {

@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -99,6 +101,30 @@ TEST(RunBlockingTest, VoidAndMoveOnlyResults) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*r, 7);
 }
+
+#if defined(__cpp_exceptions)
+// What fn throws comes back to the caller, on its shard; the caller does
+// not hang waiting for a result.
+TEST(RunBlockingTest, AnExceptionIsRethrownToTheCaller) {
+  TestRuntimeOptions o;
+  o.shards = 1;
+  o.deadline = std::chrono::seconds(10);
+  auto r = RunOnRuntime(o, []() -> Task<std::string> {
+    std::string what;
+    try {
+      (void)co_await RunBlocking(
+          []() -> int { throw std::runtime_error("disk on fire"); });
+    } catch (const std::runtime_error& e) {
+      what = e.what();
+    }
+    // The pool is still usable.
+    const int after = co_await RunBlocking([] { return 5; });
+    co_return what + " " + std::to_string(after);
+  });
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, "disk on fire 5");
+}
+#endif
 
 TEST(RunBlockingTest, ManyConcurrentCallsAllComplete) {
   TestRuntimeOptions o;

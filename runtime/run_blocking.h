@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <coroutine>
+#include <exception>
 #include <optional>
 #include <type_traits>
 #include <utility>
@@ -19,6 +20,7 @@ template <typename R>
 struct BlockingState {
   std::atomic<uint32_t> refs{2};  // the awaiter and the job
   std::optional<std::conditional_t<std::is_void_v<R>, bool, R>> result;
+  std::exception_ptr exception;  // what fn threw, rethrown to the caller
   Waiter waiter;  // the caller's shard only; cleared if the caller is gone
 
   void Unref() {
@@ -73,19 +75,29 @@ class BlockingAwaiter {
     shard->runtime().blocking_pool().Submit(
         mesh::Message([ref = typename State::Ref(state_), rt, home,
                        fn = std::move(fn_)]() mutable {
-          if constexpr (std::is_void_v<R>) {
-            fn();
-            ref->result.emplace(true);
-          } else {
-            ref->result.emplace(fn());
+#if defined(__cpp_exceptions)
+          try {
+#endif
+            if constexpr (std::is_void_v<R>) {
+              fn();
+              ref->result.emplace(true);
+            } else {
+              ref->result.emplace(fn());
+            }
+#if defined(__cpp_exceptions)
+          } catch (...) {
+            ref->exception = std::current_exception();
           }
-          // Back to the caller's shard through its alien inbox.
+#endif
+          // Back to the caller's shard through its alien inbox, whatever
+          // fn did: the caller must not wait for a result that never comes.
           rt->Post(home, mesh::Message([r = std::move(ref)] {
                      if (r->waiter) internal::ScheduleLocal(r->waiter);
                    }));
         }));
   }
   R await_resume() {
+    if (state_->exception) std::rethrow_exception(state_->exception);
     if constexpr (!std::is_void_v<R>) return std::move(*state_->result);
   }
 
@@ -99,9 +111,10 @@ class BlockingAwaiter {
 // would stall the shard.
 //
 // fn is moved to a pool thread, called and destroyed there; its result is
-// moved back and out on the caller's shard. Not cancellable once submitted
-// (a thread cannot be interrupted): the caller waits for fn to return. If
-// the runtime shuts down first, the result is discarded safely.
+// moved back and out on the caller's shard. An exception fn throws is
+// rethrown to the caller (co_await) on its shard. Not cancellable once
+// submitted (a thread cannot be interrupted): the caller waits for fn to
+// return. If the runtime shuts down first, the result is discarded safely.
 // REQUIRES: on a shard.
 template <typename F>
 BlockingAwaiter<F> RunBlocking(F fn) {

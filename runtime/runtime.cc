@@ -179,7 +179,11 @@ Runtime::Runtime(const Builder& b, std::vector<int> cpus)
       shards_(b.shards_),
       blocking_(std::make_unique<BlockingPool>(b.blocking_threads_,
                                                b.sim_seed_.has_value())) {
-  mesh::SetMessageExceptionHandler(&OnMessageException);
+  // Unless the process installed its own (benign if two runtimes race:
+  // both install this one).
+  if (mesh::GetMessageExceptionHandler() == nullptr) {
+    mesh::SetMessageExceptionHandler(&OnMessageException);
+  }
   if (b.sim_seed_) {
     sim_ = std::make_unique<internal::SimScheduler>(b.shards_, *b.sim_seed_,
                                                     clock_.get());

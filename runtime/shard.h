@@ -129,7 +129,10 @@ class Shard {
 
   // Sends `m` to shard `to` over the mesh (published by this tick's next
   // Flush at the latest, or at once when it completes a batch). Runs `m`
-  // here if to == id(). Shard-local.
+  // here if to == id(). A closure that throws (on either shard) is
+  // destroyed and its exception goes to the mesh::MessageExceptionHandler
+  // (the runtime's logs and counts it), never to the sender: for a result
+  // or an error back, use SubmitTo. Shard-local.
   void Send(uint32_t to, mesh::Message m);
 
   // An estimate of this shard's load (live tasks + runnable), published once

@@ -313,7 +313,11 @@ TEST(StallTest, ReportsAMessageThatHeldTheShard) {
 TEST(MessageExceptionTest, AThrowingMessageIsLoggedAndTheShardGoesOn) {
   veloq::testing::LogCapture logs;
   auto r = RunOnRuntime(Shards(2), []() -> Task<uint64_t> {
-    auto ran = std::make_shared<std::atomic<int>>(0);
+    // Lives in this frame, which outlives every closure below (each is
+    // awaited behind); captured by plain pointer (g++ 12 mis-destroys
+    // captures with destructors in a co_await operand).
+    std::atomic<int> count{0};
+    std::atomic<int>* ran = &count;
     Shard* here = Shard::Current();
     here->Send(1, mesh::Message([ran] { ++*ran; }));
     here->Send(1, mesh::Message([] { throw std::runtime_error("bad apple"); }));

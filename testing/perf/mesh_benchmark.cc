@@ -255,7 +255,13 @@ void RoundTrips(benchmark::State& state, runtime::Duration idle_spin,
   if (parkers) b.Parkers(std::move(parkers));
   auto rt = *b.Build();
   int pipes[2][2];
-  if (io_in_flight && (pipe(pipes[0]) != 0 || pipe(pipes[1]) != 0)) {
+  if (io_in_flight && pipe(pipes[0]) != 0) {
+    state.SkipWithError("pipe");
+    return;
+  }
+  if (io_in_flight && pipe(pipes[1]) != 0) {
+    close(pipes[0][0]);
+    close(pipes[0][1]);
     state.SkipWithError("pipe");
     return;
   }
