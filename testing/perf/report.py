@@ -405,6 +405,17 @@ def Stats(values):
   return (min(values), statistics.median(values), max(values))
 
 
+# A series whose max is over this many times its min ran in more than one
+# speed of the machine (the shared VMs change phase mid-run): its median
+# and any ratio built on it are flagged, not trusted.
+UNSTEADY_SPREAD = 2.0
+
+
+def Unsteady(t):
+  """True if a (min, median, max) triple spreads over UNSTEADY_SPREAD×."""
+  return t is not None and t[0] > 0 and t[2] / t[0] > UNSTEADY_SPREAD
+
+
 def Ratio(ours, peer):
   if ours is None or peer is None or peer[1] == 0:
     return None
@@ -878,6 +889,8 @@ def ComparisonTable(rows, with_area=False):
     ratio = FormatRatio(r.ratio, r.met is False)
     if r.ratio is not None:
       ratio += " the time" if r.metric == "time" else ""
+      if Unsteady(r.ours) or Unsteady(r.peer):
+        ratio += " (unsteady)"
     label = r.label
     if r.ours_key:
       label += " (`%s`)" % r.ours_key
@@ -1045,9 +1058,12 @@ def Generate(results, command=None):
             "numbers drift between runs on shared VMs; same-run ratios much "
             "less). The repetitions of a binary's cases run interleaved in "
             "random order, so that a machine whose speed drifts during the "
-            "run weighs on ours and on the peer alike. For throughput a ratio above 1× means ours is faster; "
+            "run weighs on ours and on the peer alike; a ratio marked "
+            "(unsteady) pairs a side whose max is over %g× its min (the "
+            "machine changed speed during the run), so its median says "
+            "little. For throughput a ratio above 1× means ours is faster; "
             "for round-trip times it is how many times the limit's time ours "
-            "takes.")
+            "takes." % UNSTEADY_SPREAD)
   md += ["", "| | |", "| --- | --- |"]
   for key, label in [("cpu", "CPU"), ("cores", "cores (nproc)"),
                      ("memory", "memory"), ("kernel", "kernel"),

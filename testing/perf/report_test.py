@@ -121,6 +121,17 @@ class ComparisonTest(unittest.TestCase):
     self.assertAlmostEqual(r.ratio, 2.0)  # median of the 2 good ones
     self.assertFalse(r.met)  # target >= 3x
 
+  def test_unsteady_sides_are_flagged(self):
+    self.assertFalse(report.Unsteady((1.5e6, 2.0e6, 2.5e6)))
+    self.assertTrue(report.Unsteady((2.9e6, 13.3e6, 13.3e6)))
+    self.assertFalse(report.Unsteady(None))
+    steady = report.Row("actors", "x", "Veloq", "CAF", "msgs/s", "rate",
+                        (2e6, 2e6, 2e6), (1e6, 1e6, 1e6))
+    shaky = report.Row("actors", "x", "Veloq", "floor", "msgs/s", "rate",
+                       (2e6, 2e6, 2e6), (2.9e6, 13.3e6, 13.3e6))
+    self.assertNotIn("unsteady", report.ComparisonTable([steady])[2])
+    self.assertIn("(unsteady)", report.ComparisonTable([shaky])[2])
+
   def test_time_pair_ratio_is_time_over_limit(self):
     r = RowFor(self.rows, "BM_SubmitToRoundTripSpinning")
     self.assertEqual(r.metric, "time")
