@@ -1,6 +1,7 @@
 #include "mesh/mesh.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -793,44 +794,55 @@ TEST(MeshTwoThreadTest, ProducerAndParkingConsumerThroughOverflow) {
 
 // Ping-pong: each side parks until the other answers, so every round trip
 // depends on a wake-up from Flush reaching a parked (or parking) shard.
-TEST(MeshTwoThreadTest, PingPongWithParking) {
-  Mesh mesh({.shards = 2, .ring_capacity = 4});
-  BlockingWaker wakers[2];
-  mesh.SetWaker(0, &wakers[0]);
-  mesh.SetWaker(1, &wakers[1]);
-  constexpr uint64_t kRounds = 20'000 / kScale;
-  uint64_t seen[2] = {0, 0};  // Each written only by its own shard.
+// Two shard threads bounce one message kRounds times; a shard that finds
+// nothing parks through `park(self)` (which returns once it may run again).
+// Returns the messages each shard ran.
+constexpr uint64_t kPingPongRounds = 20'000 / kScale;
 
+template <typename Park>
+std::array<uint64_t, 2> PingPong(Mesh& mesh, Park park) {
+  std::array<uint64_t, 2> seen = {0, 0};  // Each written only by its shard.
   auto shard = [&](uint32_t self) {
     const uint32_t peer = 1 - self;
     if (self == 0) {
       mesh.Send(0, 1, Message([&seen] { ++seen[1]; }));
       mesh.Flush(0);
     }
-    while (seen[self] < kRounds) {
+    while (seen[self] < kPingPongRounds) {
       const uint64_t before = seen[self];
       mesh.Drain(self, 16);
       if (seen[self] > before) {
         // Shard 1 answers every ping; shard 0 pings until the last round.
-        if (self == 1 || seen[self] < kRounds) {
+        if (self == 1 || seen[self] < kPingPongRounds) {
           mesh.Send(self, peer, Message([&seen, peer] { ++seen[peer]; }));
           mesh.Flush(self);
         }
         continue;
       }
-      if (mesh.PrepareToPark(self)) {
-        wakers[self].Wait();
-        mesh.FinishPark(self);
-      }
+      park(self);
     }
   };
   std::thread other(shard, 1);
   shard(0);
   other.join();
-  EXPECT_EQ(seen[0], kRounds);
-  EXPECT_EQ(seen[1], kRounds);
-  EXPECT_EQ(mesh.GetStats(0).sent, kRounds);
-  EXPECT_EQ(mesh.GetStats(1).sent, kRounds);
+  return seen;
+}
+
+TEST(MeshTwoThreadTest, PingPongWithParking) {
+  Mesh mesh({.shards = 2, .ring_capacity = 4});
+  BlockingWaker wakers[2];
+  mesh.SetWaker(0, &wakers[0]);
+  mesh.SetWaker(1, &wakers[1]);
+  const std::array<uint64_t, 2> seen = PingPong(mesh, [&](uint32_t self) {
+    if (mesh.PrepareToPark(self)) {
+      wakers[self].Wait();
+      mesh.FinishPark(self);
+    }
+  });
+  EXPECT_EQ(seen[0], kPingPongRounds);
+  EXPECT_EQ(seen[1], kPingPongRounds);
+  EXPECT_EQ(mesh.GetStats(0).sent, kPingPongRounds);
+  EXPECT_EQ(mesh.GetStats(1).sent, kPingPongRounds);
 }
 
 // The same with both shards sleeping in futex waits on their park words
@@ -841,38 +853,16 @@ TEST(MeshTwoThreadTest, PingPongWithFutexParking) {
   CountingWaker wakers[2];
   mesh.SetWaker(0, &wakers[0]);
   mesh.SetWaker(1, &wakers[1]);
-  constexpr uint64_t kRounds = 20'000 / kScale;
-  uint64_t seen[2] = {0, 0};  // Each written only by its own shard.
-  uint64_t parks[2] = {0, 0};
-
-  auto shard = [&](uint32_t self) {
-    const uint32_t peer = 1 - self;
-    if (self == 0) {
-      mesh.Send(0, 1, Message([&seen] { ++seen[1]; }));
-      mesh.Flush(0);
+  uint64_t parks[2] = {0, 0};  // Each written only by its own shard.
+  const std::array<uint64_t, 2> seen = PingPong(mesh, [&](uint32_t self) {
+    if (mesh.PrepareToPark(self, Mesh::ParkMode::kFutex)) {
+      ++parks[self];
+      mesh.WaitWhileParked(self, std::nullopt);
+      mesh.FinishPark(self);
     }
-    while (seen[self] < kRounds) {
-      const uint64_t before = seen[self];
-      mesh.Drain(self, 16);
-      if (seen[self] > before) {
-        if (self == 1 || seen[self] < kRounds) {
-          mesh.Send(self, peer, Message([&seen, peer] { ++seen[peer]; }));
-          mesh.Flush(self);
-        }
-        continue;
-      }
-      if (mesh.PrepareToPark(self, Mesh::ParkMode::kFutex)) {
-        ++parks[self];
-        mesh.WaitWhileParked(self, std::nullopt);
-        mesh.FinishPark(self);
-      }
-    }
-  };
-  std::thread other(shard, 1);
-  shard(0);
-  other.join();
-  EXPECT_EQ(seen[0], kRounds);
-  EXPECT_EQ(seen[1], kRounds);
+  });
+  EXPECT_EQ(seen[0], kPingPongRounds);
+  EXPECT_EQ(seen[1], kPingPongRounds);
   EXPECT_GT(parks[0] + parks[1], 0u);
   EXPECT_EQ(wakers[0].wakes.load(), 0);
   EXPECT_EQ(wakers[1].wakes.load(), 0);
