@@ -10,7 +10,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <thread>
@@ -25,6 +27,7 @@
 #include "runtime/runtime.h"
 #include "runtime/spawn.h"
 #include "runtime/task.h"
+#include "runtime/timer.h"
 #include "testing/perf/bench_shards.h"
 #include "testing/perf/pin.h"
 
@@ -170,6 +173,13 @@ void BM_RawSpscRingLineItemsPrefetchW(benchmark::State& state) {
 }
 BENCHMARK(BM_RawSpscRingLineItemsPrefetchW)->UseRealTime();
 
+// Keeps the calling thread busy (no syscall, no yield) for `d`.
+void BusyFor(std::chrono::nanoseconds d) {
+  const auto end = std::chrono::steady_clock::now() + d;
+  while (std::chrono::steady_clock::now() < end) {
+  }
+}
+
 // Two threads ping-pong through eventfds, each blocking in read(2): the cost
 // of waking a sleeping thread, both ways.
 void BM_EventfdWakeRoundTrip(benchmark::State& state) {
@@ -200,6 +210,47 @@ void BM_EventfdWakeRoundTrip(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_EventfdWakeRoundTrip)->UseRealTime();
+
+// One side asleep: the echo thread blocks in read(2) on an eventfd; the
+// main thread sleeps 150 us (long enough for the echo thread to be asleep),
+// writes the eventfd, then spins on a cache line until the woken echo
+// thread bumps it. One kernel wake-up and one line transfer: the floor for
+// a request to a parked shard whose requester spins for the reply
+// (BM_SubmitToRoundTripParked). Only the round trip is timed.
+void BM_EventfdWakeRoundTripSpinningRequester(benchmark::State& state) {
+  const int to_echo = eventfd(0, EFD_CLOEXEC);
+  alignas(128) std::atomic<uint64_t> replies{0};
+  std::thread echo([&] {
+    Pin(1);
+    uint64_t v;
+    while (read(to_echo, &v, 8) == 8 && v == 1) {
+      replies.fetch_add(1, std::memory_order_release);
+    }
+  });
+  ScopedPin pin(0);
+  uint64_t expect = 0;
+  for (auto _ : state) {
+    BusyFor(100us);
+    const auto start = std::chrono::steady_clock::now();
+    const uint64_t one = 1;
+    if (write(to_echo, &one, 8) != 8) {
+      state.SkipWithError("eventfd");
+      break;
+    }
+    ++expect;
+    while (replies.load(std::memory_order_acquire) != expect) {
+    }
+    state.SetIterationTime(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count());
+  }
+  const uint64_t two = 2;
+  (void)!write(to_echo, &two, 8);
+  echo.join();
+  close(to_echo);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EventfdWakeRoundTripSpinningRequester)->UseManualTime();
 
 // ---- Ours ----
 
@@ -246,31 +297,45 @@ Task<size_t> ReadOnePipeByte(int fd) {
   co_return r.buf.size();
 }
 
-void RoundTrips(benchmark::State& state, runtime::Duration idle_spin,
-                bool spawn_on,
-                runtime::Runtime::ParkerFactory parkers = nullptr,
-                bool io_in_flight = false) {
+// How a round-trip case is set up.
+struct RoundTripCase {
+  runtime::Duration idle_spin = 50us;  // both shards
+  bool spawn_on = false;               // SpawnOn instead of SubmitTo
+  runtime::Runtime::ParkerFactory parkers = nullptr;
+  bool io_in_flight = false;  // a pipe read pending on each shard
+  // > 0: shard 0 sleeps this long (a timer) before each request, so that
+  // shard 1, whose idle spin is shorter, is parked when the request comes;
+  // only the round trip itself is timed (UseManualTime).
+  runtime::Duration gap{0};
+};
+
+// Shard 0 makes a request of shard 1 and awaits the reply, per iteration.
+// Counter "target_parks": shard 1's parks per round trip (1: it slept
+// between every two requests; 0: it never slept).
+void RoundTrips(benchmark::State& state, RoundTripCase c) {
   runtime::Runtime::Builder b;
-  b.Shards(2).IdleSpin(idle_spin);
-  if (parkers) b.Parkers(std::move(parkers));
+  b.Shards(2).IdleSpin(c.idle_spin);
+  if (c.parkers) b.Parkers(std::move(c.parkers));
   auto rt = *b.Build();
   int pipes[2][2];
-  if (io_in_flight && pipe(pipes[0]) != 0) {
+  if (c.io_in_flight && pipe(pipes[0]) != 0) {
     state.SkipWithError("pipe");
     return;
   }
-  if (io_in_flight && pipe(pipes[1]) != 0) {
+  if (c.io_in_flight && pipe(pipes[1]) != 0) {
     close(pipes[0][0]);
     close(pipes[0][1]);
     state.SkipWithError("pipe");
     return;
   }
-  (void)rt->Run([&state, spawn_on, io_in_flight, &pipes]() -> Task<void> {
+  uint64_t target_parks = 0;
+  (void)rt->Run([&state, &c, &pipes, &target_parks]() -> Task<void> {
     uint64_t sum = 0;
     auto one = [] { return 1; };
+    auto parks = [] { return Shard::Current()->stats().parks; };
     runtime::JoinHandle<size_t> here;
     runtime::RemoteJoinHandle<size_t> there_reader;
-    if (io_in_flight) {
+    if (c.io_in_flight) {
       here = runtime::Spawn(ReadOnePipeByte(pipes[0][0]));
       there_reader = runtime::SpawnOn(
           1, [fd = pipes[1][0]] { return ReadOnePipeByte(fd); });
@@ -281,60 +346,89 @@ void RoundTrips(benchmark::State& state, runtime::Duration idle_spin,
         there = co_await runtime::SubmitTo(1, in_flight);
       }
     }
-    if (spawn_on) {
+    const uint64_t parks_before = co_await runtime::SubmitTo(1, parks);
+    if (c.gap.count() > 0) {
+      for (auto _ : state) {
+        BusyFor(c.gap);
+        const auto start = std::chrono::steady_clock::now();
+        sum += co_await runtime::SubmitTo(1, one);
+        state.SetIterationTime(std::chrono::duration<double>(
+                                   std::chrono::steady_clock::now() - start)
+                                   .count());
+      }
+    } else if (c.spawn_on) {
       for (auto _ : state) sum += co_await runtime::SpawnOn(1, one);
     } else {
       for (auto _ : state) sum += co_await runtime::SubmitTo(1, one);
     }
     benchmark::DoNotOptimize(sum);
-    if (io_in_flight) {
+    target_parks = co_await runtime::SubmitTo(1, parks) - parks_before;
+    if (c.io_in_flight) {
       for (auto& p : pipes) (void)!write(p[1], "x", 1);
       sum += co_await here;
       sum += co_await there_reader;
     }
   });
-  if (io_in_flight) {
+  if (c.io_in_flight) {
     for (auto& p : pipes) {
       close(p[0]);
       close(p[1]);
     }
   }
   state.SetItemsProcessed(state.iterations());
+  state.counters["target_parks"] =
+      static_cast<double>(target_parks) /
+      static_cast<double>(std::max<int64_t>(state.iterations(), 1));
 }
 
 // SubmitTo + await, target shard busy polling (never parks).
 void BM_SubmitToRoundTripSpinning(benchmark::State& state) {
-  RoundTrips(state, 1s, false);
+  RoundTrips(state, {.idle_spin = 1s});
 }
 BENCHMARK(BM_SubmitToRoundTripSpinning)->UseRealTime();
 
-// SubmitTo + await, both shards parked between requests (no idle spin), with
-// io_uring drivers and no I/O in flight: each sleeps in a futex wait on its
-// mesh park word, and a wake-up is one futex wake (mesh/mesh.h).
+// A request to a parked shard, as a server's shards make them: both shards
+// with the default idle spin (50 us) and io_uring drivers; shard 0 sleeps
+// 150 us between requests, so shard 1 has parked (in a futex wait on its
+// mesh park word: no I/O in flight) when each request comes, and one futex
+// wake gets it going (mesh/mesh.h). Shard 0, spinning after its send, sees
+// the reply without a second wake-up. Only the round trip is timed.
 void BM_SubmitToRoundTripParked(benchmark::State& state) {
-  RoundTrips(state, 0ns, false, io::DriverParkers());
+  RoundTrips(state, {.parkers = io::DriverParkers(), .gap = 100us});
 }
-BENCHMARK(BM_SubmitToRoundTripParked)->UseRealTime();
+BENCHMARK(BM_SubmitToRoundTripParked)->UseManualTime();
 
 // The same with a read in flight on each shard, as shards of a server have:
-// each sleeps in io_uring_enter, and a wake-up is a ringless MSG_RING where
-// the kernel has it (io/uring_driver.h).
+// shard 1 sleeps in io_uring_enter, and its wake-up is a ringless MSG_RING
+// where the kernel has it (io/uring_driver.h).
 void BM_SubmitToRoundTripParkedIoInFlight(benchmark::State& state) {
-  RoundTrips(state, 0ns, false, io::DriverParkers(), true);
+  RoundTrips(
+      state,
+      {.parkers = io::DriverParkers(), .io_in_flight = true, .gap = 100us});
 }
-BENCHMARK(BM_SubmitToRoundTripParkedIoInFlight)->UseRealTime();
+BENCHMARK(BM_SubmitToRoundTripParkedIoInFlight)->UseManualTime();
 
 // The same, waking through the eventfd the ring has a read armed on.
 void BM_SubmitToRoundTripParkedIoInFlightEventfdWake(benchmark::State& state) {
   io::DriverOptions o;
   o.msg_ring_wake = false;
-  RoundTrips(state, 0ns, false, io::DriverParkers(o), true);
+  RoundTrips(
+      state,
+      {.parkers = io::DriverParkers(o), .io_in_flight = true, .gap = 100us});
 }
-BENCHMARK(BM_SubmitToRoundTripParkedIoInFlightEventfdWake)->UseRealTime();
+BENCHMARK(BM_SubmitToRoundTripParkedIoInFlightEventfdWake)->UseManualTime();
+
+// SubmitTo + await with no idle spin at all: both shards park between
+// requests, each sleeping in a futex wait (no I/O in flight), so a round
+// trip is two wake-ups, as in BM_EventfdWakeRoundTrip.
+void BM_SubmitToRoundTripBothParked(benchmark::State& state) {
+  RoundTrips(state, {.idle_spin = 0ns, .parkers = io::DriverParkers()});
+}
+BENCHMARK(BM_SubmitToRoundTripBothParked)->UseRealTime();
 
 // SpawnOn (cancellable, atomic join state) + await, target spinning.
 void BM_SpawnOnRoundTripSpinning(benchmark::State& state) {
-  RoundTrips(state, 1s, true);
+  RoundTrips(state, {.idle_spin = 1s, .spawn_on = true});
 }
 BENCHMARK(BM_SpawnOnRoundTripSpinning)->UseRealTime();
 
