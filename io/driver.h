@@ -63,6 +63,11 @@ struct DriverOptions {
   bool single_issuer = true;
   bool defer_taskrun = true;
   bool coop_taskrun = true;
+  // io_uring with DEFER_TASKRUN or COOP_TASKRUN: IORING_SETUP_TASKRUN_FLAG,
+  // the kernel flags pending completions in the SQ ring, so a poll enters
+  // the kernel only when it has completions to run (false: every poll with
+  // ops in flight enters, as without the flag).
+  bool taskrun_flag = true;
   // io_uring: Wake() posts a CQE straight into this ring with a ringless
   // IORING_OP_MSG_RING (IORING_REGISTER_SEND_MSG_RING, Linux 6.13) when the
   // kernel has it; otherwise (or false here) it writes the ring's eventfd.

@@ -192,6 +192,71 @@ TEST(UringWakeTest, ForeignWakeCompletionsDoNotDisturbOpAccounting) {
   EXPECT_EQ(*r, 2200);
 }
 
+// With TASKRUN_FLAG a poll enters the kernel only when the kernel has
+// completions for it to run: a shard spinning with a read waiting on an
+// empty pipe makes no syscall per poll, and the read's completion, made by
+// another thread's write, is still reaped by polling alone (the shard never
+// parks). Without the flag every one of those polls is an io_uring_enter.
+TEST(UringPollTest, PollsEnterTheKernelOnlyWhenItHasCompletionsToRun) {
+  for (bool flag : {true, false}) {
+    SCOPED_TRACE(flag ? "taskrun_flag" : "no taskrun_flag");
+    DriverOptions o;
+    o.backend = Backend::kUring;
+    o.taskrun_flag = flag;
+    TestRuntimeOptions t;
+    t.shards = 1;
+    t.parkers = DriverParkers(o);
+    t.idle_spin = 10s;  // an idle shard spins (polls) and never parks
+    t.deadline = 10s;
+    int p[2];
+    ASSERT_EQ(pipe(p), 0);
+    struct Seen {
+      bool flag_accepted = false;
+      uint64_t idle_enters = 0;
+      uint64_t parks = 0;
+      size_t read = 0;
+    };
+    auto r = RunOnRuntime(t, [p]() -> Task<Seen> {
+      auto* d = dynamic_cast<UringDriver*>(Driver::Current());
+      EXPECT_NE(d, nullptr);
+      if (d == nullptr) co_return Seen{};
+      Seen seen;
+      seen.flag_accepted = d->features().taskrun_flag;
+      JoinHandle<size_t> reader = Spawn([](int fd) -> Task<size_t> {
+        BufResult res = co_await Driver::Current()->Read(fd, FixedBuf::Heap(16),
+                                                         Driver::kNoOffset);
+        co_return res.buf.size();
+      }(p[0]));
+      while (d->in_flight() == 0) co_await runtime::Yield();
+      const uint64_t parks = runtime::Shard::Current()->stats().parks;
+      const uint64_t enters = d->poll_enters();
+      (void)co_await runtime::Sleep(20ms);  // thousands of idle polls
+      seen.idle_enters = d->poll_enters() - enters;
+      std::thread writer([fd = p[1]] {
+        std::this_thread::sleep_for(5ms);
+        (void)!write(fd, "x", 1);
+      });
+      seen.read = co_await reader;
+      writer.join();
+      seen.parks = runtime::Shard::Current()->stats().parks - parks;
+      co_return seen;
+    });
+    close(p[0]);
+    close(p[1]);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->read, 1u);
+    EXPECT_EQ(r->parks, 0u) << "the completion was reaped by polling";
+    if (flag && KernelAtLeast(6, 1)) {
+      EXPECT_TRUE(r->flag_accepted);
+    }
+    if (r->flag_accepted) {
+      EXPECT_LE(r->idle_enters, 1u);
+    } else {
+      EXPECT_GE(r->idle_enters, 100u);
+    }
+  }
+}
+
 TEST_P(DriverTest, NopRoundTrip) {
   auto r = RunOnRuntime(Options(), []() -> Task<int> {
     Driver* d = Driver::Current();

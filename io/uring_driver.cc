@@ -50,6 +50,7 @@ std::string UringFeatures::ToString() const {
   return absl::StrCat("io_uring single_issuer=", single_issuer ? 1 : 0,
                       " defer_taskrun=", defer_taskrun ? 1 : 0,
                       " coop_taskrun=", coop_taskrun ? 1 : 0,
+                      " taskrun_flag=", taskrun_flag ? 1 : 0,
                       " msg_ring_wake=", msg_ring_wake ? 1 : 0,
                       " registered_buffers=", registered_buffers,
                       " features=0x", absl::Hex(kernel_features));
@@ -70,16 +71,27 @@ absl::Status UringDriver::Init(const DriverOptions& options) {
   options_ = options;
   // Ask for the most, then drop flags the kernel refuses (EINVAL), in the
   // order of how much they are worth; detect, never assume.
+  // TASKRUN_FLAG needs COOP_TASKRUN or DEFER_TASKRUN; each set of flags is
+  // tried with it first, then without.
   struct Attempt {
-    bool single, defer, coop;
+    bool single, defer, coop, flag;
   };
-  const Attempt attempts[] = {
+  const Attempt bases[] = {
       {options.single_issuer, options.defer_taskrun && options.single_issuer,
-       options.coop_taskrun},
-      {options.single_issuer, false, options.coop_taskrun},
-      {false, false, options.coop_taskrun},
-      {false, false, false},
+       options.coop_taskrun, false},
+      {options.single_issuer, false, options.coop_taskrun, false},
+      {false, false, options.coop_taskrun, false},
+      {false, false, false, false},
   };
+  std::vector<Attempt> attempts;
+  for (Attempt a : bases) {
+    if (options.taskrun_flag && (a.defer || a.coop)) {
+      a.flag = true;
+      attempts.push_back(a);
+      a.flag = false;
+    }
+    attempts.push_back(a);
+  }
   int rc = -EINVAL;
   for (const Attempt& a : attempts) {
     io_uring_params p;
@@ -87,11 +99,13 @@ absl::Status UringDriver::Init(const DriverOptions& options) {
     if (a.single) p.flags |= IORING_SETUP_SINGLE_ISSUER;
     if (a.defer) p.flags |= IORING_SETUP_DEFER_TASKRUN;
     if (a.coop) p.flags |= IORING_SETUP_COOP_TASKRUN;
+    if (a.flag) p.flags |= IORING_SETUP_TASKRUN_FLAG;
     rc = io_uring_queue_init_params(options.entries, &ring_, &p);
     if (rc == 0) {
       features_.single_issuer = a.single;
       features_.defer_taskrun = a.defer;
       features_.coop_taskrun = a.coop;
+      features_.taskrun_flag = a.flag;
       features_.kernel_features = p.features;
       break;
     }
@@ -412,14 +426,20 @@ void UringDriver::Reap(size_t budget, size_t* reaped) {
 size_t UringDriver::Poll(size_t budget) {
   FlushBacklog();
   if (!wake_armed_) ArmWake();
-  // With DEFER_TASKRUN completions are posted only inside io_uring_enter;
-  // enter only when an op is in flight (an idle tick makes no syscall).
-  const bool get_events =
-      features_.defer_taskrun && ops_.size() > 0 && !just_parked_;
+  // With DEFER_TASKRUN completions are posted only inside io_uring_enter.
+  // With TASKRUN_FLAG the kernel says when it has some to run; without it,
+  // enter whenever an op is in flight, except right after a Park (whose
+  // enter just ran them). An idle tick makes no syscall either way.
+  bool get_events = false;
+  if (features_.defer_taskrun) {
+    get_events = features_.taskrun_flag ? KernelHasCompletionsToRun()
+                                        : ops_.size() > 0 && !just_parked_;
+  }
   just_parked_ = false;
   if (pending_sqes_ > 0 || get_events) {
     // One io_uring_enter per tick: submits the batch and, with
     // DEFER_TASKRUN, runs the deferred completions.
+    ++poll_enters_;
     const int n = pending_sqes_ > 0 ? io_uring_submit_and_get_events(&ring_)
                                     : io_uring_get_events(&ring_);
     if (n > 0 && pending_sqes_ > 0) submitted_ += static_cast<uint64_t>(n);

@@ -21,6 +21,9 @@ struct UringFeatures {
   bool single_issuer = false;
   bool defer_taskrun = false;
   bool coop_taskrun = false;
+  // IORING_SETUP_TASKRUN_FLAG: Poll reads IORING_SQ_TASKRUN instead of
+  // entering the kernel to look for deferred completions.
+  bool taskrun_flag = false;
   // Wake() sends a ringless MSG_RING (else it writes the eventfd).
   bool msg_ring_wake = false;
   uint32_t registered_buffers = 0;  // slots in the fixed-buffer table
@@ -33,7 +36,12 @@ struct UringFeatures {
 // Ops fill SQEs (user_data: the slot's generation-tagged handle); Poll()
 // submits the tick's batch with one io_uring_enter (which with DEFER_TASKRUN
 // also runs the deferred completions) and reaps up to `budget` CQEs without
-// a syscall. A CQE for a recycled slot is ignored.
+// a syscall. A CQE for a recycled slot is ignored. With nothing to submit,
+// Poll enters the kernel only when it has completions to run: with
+// IORING_SETUP_TASKRUN_FLAG, when the kernel has set IORING_SQ_TASKRUN (or
+// IORING_SQ_CQ_OVERFLOW) in the SQ ring; without it, whenever an op is in
+// flight. So a shard that polls while it spins, with sockets waiting for
+// data, reads a flag per poll instead of making a syscall.
 //
 // Backpressure: ops in the kernel are bounded by the completion queue's
 // size (so it never overflows) and by the SQ (GetSqe submits and retries);
@@ -77,6 +85,9 @@ class UringDriver final : public Driver {
   size_t backlog() const override { return backlog_.size(); }
   // SQEs handed to the kernel so far.
   uint64_t submitted() const { return submitted_; }
+  // Polls that entered the kernel (to submit, or to run deferred
+  // completions) so far.
+  uint64_t poll_enters() const { return poll_enters_; }
 
   // runtime::Parker
   void Park(std::optional<runtime::TimePoint> deadline) override;
@@ -110,6 +121,14 @@ class UringDriver final : public Driver {
   bool PrepAndLink(Handle h, internal::OpSlot& slot);
   void SubmitCancel(Handle h);
   void ArmWake();
+  // TASKRUN_FLAG: the kernel has deferred completions for this ring to run
+  // (or overflowed CQEs to flush), which only an io_uring_enter does. A
+  // flag set just after the read is seen by the next poll; Park always
+  // enters, so nothing waits on it.
+  bool KernelHasCompletionsToRun() const {
+    return (IO_URING_READ_ONCE(*ring_.sq.kflags) &
+            (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
+  }
   // Sends the MSG_RING probe and waits for its CQE; true if it arrived.
   bool ProbeMsgRingWake();
   void Reap(size_t budget, size_t* reaped);
@@ -131,13 +150,15 @@ class UringDriver final : public Driver {
   std::deque<Handle> backlog_;
   unsigned pending_sqes_ = 0;
   // Set by Park, whose io_uring_enter just ran the deferred completions:
-  // the Poll right after it enters only to submit (one syscall less a wake).
+  // without TASKRUN_FLAG, the Poll right after it enters only to submit
+  // (one syscall less a wake).
   bool just_parked_ = false;
   // SQEs prepared whose CQE has not been reaped yet (every SQE yields
   // exactly one CQE); kept <= cq_limit_ so the CQ cannot overflow.
   uint32_t in_kernel_ = 0;
   uint32_t cq_limit_ = 0;
   uint64_t submitted_ = 0;
+  uint64_t poll_enters_ = 0;
 };
 
 }  // namespace veloq::io

@@ -232,7 +232,8 @@ void Shard::Tick(size_t task_budget, size_t mesh_budget) {
     const bool woke_tasks = ran < task_budget && !run_queue_.empty();
     // What the messages and the tasks before them sent (replies of plain
     // SubmitTo functions, say) leaves now, not after the tasks below or an
-    // I/O poll that enters the kernel (one does while I/O is in flight).
+    // I/O poll that enters the kernel (one may while I/O is in flight: to
+    // submit, or to run completions the kernel has for it).
     // Not otherwise: with neither to come, flushing here measured ~3% slower
     // on the spinning SubmitTo round trip than the Flush at the tick's end.
     if (woke_tasks || parker_->InFlight() > 0) mesh_->Flush(id_);

@@ -120,6 +120,7 @@ absl::StatusOr<std::unique_ptr<runtime::Runtime>> BuildRuntime(
       .BlockingThreads(options.blocking_threads)
       .Parkers(options.parkers);
   if (options.simulation_seed) b.Simulation(*options.simulation_seed);
+  if (options.idle_spin) b.IdleSpin(*options.idle_spin);
   return b.Build();
 }
 

@@ -51,6 +51,9 @@ struct TestRuntimeOptions {
   size_t blocking_threads = 2;
   // The shards' Parkers (I/O drivers); empty: the runtime's default.
   runtime::Runtime::ParkerFactory parkers;
+  // How long an idle shard polls before it parks; empty: the runtime's
+  // default (runtime::ShardOptions::idle_spin).
+  std::optional<runtime::Duration> idle_spin;
 
   // Chainable setters: Shards(4).WithDeadline(5s).WithVirtualClock().
   TestRuntimeOptions& WithShards(uint32_t n) {
@@ -71,6 +74,10 @@ struct TestRuntimeOptions {
   }
   TestRuntimeOptions& WithParkers(runtime::Runtime::ParkerFactory f) {
     parkers = std::move(f);
+    return *this;
+  }
+  TestRuntimeOptions& WithIdleSpin(runtime::Duration d) {
+    idle_spin = d;
     return *this;
   }
 };

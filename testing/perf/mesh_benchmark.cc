@@ -387,6 +387,28 @@ void BM_SubmitToRoundTripSpinning(benchmark::State& state) {
 }
 BENCHMARK(BM_SubmitToRoundTripSpinning)->UseRealTime();
 
+// The same with io_uring drivers and a read in flight on each shard, as a
+// server's shards have (sockets waiting for data): each idle poll also
+// polls the driver for completions.
+void BM_SubmitToRoundTripSpinningIoInFlight(benchmark::State& state) {
+  RoundTrips(
+      state,
+      {.idle_spin = 1s, .parkers = io::DriverParkers(), .io_in_flight = true});
+}
+BENCHMARK(BM_SubmitToRoundTripSpinningIoInFlight)->UseRealTime();
+
+// The same without IORING_SETUP_TASKRUN_FLAG: each of those polls is an
+// io_uring_enter (io/uring_driver.h).
+void BM_SubmitToRoundTripSpinningIoInFlightNoTaskrunFlag(
+    benchmark::State& state) {
+  io::DriverOptions o;
+  o.taskrun_flag = false;
+  RoundTrips(
+      state,
+      {.idle_spin = 1s, .parkers = io::DriverParkers(o), .io_in_flight = true});
+}
+BENCHMARK(BM_SubmitToRoundTripSpinningIoInFlightNoTaskrunFlag)->UseRealTime();
+
 // A request to a parked shard, as a server's shards make them: both shards
 // with the default idle spin (50 us) and io_uring drivers; shard 0 sleeps
 // 150 us between requests, so shard 1 has parked (in a futex wait on its
