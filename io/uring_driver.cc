@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "runtime/log.h"
@@ -83,17 +84,19 @@ absl::Status UringDriver::Init(const DriverOptions& options) {
       {false, false, options.coop_taskrun, false},
       {false, false, false, false},
   };
-  std::vector<Attempt> attempts;
+  Attempt attempts[2 * std::size(bases)];
+  size_t count = 0;
   for (Attempt a : bases) {
     if (options.taskrun_flag && (a.defer || a.coop)) {
       a.flag = true;
-      attempts.push_back(a);
+      attempts[count++] = a;
       a.flag = false;
     }
-    attempts.push_back(a);
+    attempts[count++] = a;
   }
   int rc = -EINVAL;
-  for (const Attempt& a : attempts) {
+  for (size_t i = 0; i < count; ++i) {
+    const Attempt& a = attempts[i];
     io_uring_params p;
     std::memset(&p, 0, sizeof(p));
     if (a.single) p.flags |= IORING_SETUP_SINGLE_ISSUER;
@@ -387,12 +390,24 @@ void UringDriver::SubmitCancel(Handle h) {
   ++in_kernel_;
 }
 
+unsigned UringDriver::PeekReady(io_uring_cqe** cqes, unsigned want) {
+  // The acquire load of the CQ tail (in io_uring_cq_ready) orders the reads
+  // of the CQEs before it; the head is written only by this thread.
+  const unsigned n = std::min(io_uring_cq_ready(&ring_), want);
+  const unsigned head = *ring_.cq.khead;
+  const unsigned shift = (ring_.flags & IORING_SETUP_CQE32) != 0 ? 1 : 0;
+  for (unsigned i = 0; i < n; ++i) {
+    cqes[i] = &ring_.cq.cqes[((head + i) & ring_.cq.ring_mask) << shift];
+  }
+  return n;
+}
+
 void UringDriver::Reap(size_t budget, size_t* reaped) {
   io_uring_cqe* cqes[64];
   while (*reaped < budget) {
     const unsigned want =
         static_cast<unsigned>(std::min<size_t>(64, budget - *reaped));
-    const unsigned n = io_uring_peek_batch_cqe(&ring_, cqes, want);
+    const unsigned n = PeekReady(cqes, want);
     if (n == 0) return;
     unsigned more = 0;
     unsigned foreign = 0;  // wake-ups posted by other threads
@@ -426,14 +441,18 @@ void UringDriver::Reap(size_t budget, size_t* reaped) {
 size_t UringDriver::Poll(size_t budget) {
   FlushBacklog();
   if (!wake_armed_) ArmWake();
-  // With DEFER_TASKRUN completions are posted only inside io_uring_enter.
-  // With TASKRUN_FLAG the kernel says when it has some to run; without it,
-  // enter whenever an op is in flight, except right after a Park (whose
-  // enter just ran them). An idle tick makes no syscall either way.
+  // With DEFER_TASKRUN completions are posted only inside io_uring_enter
+  // (with COOP_TASKRUN alone, at the next kernel transition). With
+  // TASKRUN_FLAG the kernel says when it has some to run; without it and
+  // with DEFER_TASKRUN, enter whenever an op is in flight, except right
+  // after a Park (whose enter just ran them). An idle tick makes no syscall
+  // either way. This is the only enter of a tick besides a submit that
+  // finds the SQ full (Reap never enters: PeekReady).
   bool get_events = false;
-  if (features_.defer_taskrun) {
-    get_events = features_.taskrun_flag ? KernelHasCompletionsToRun()
-                                        : ops_.size() > 0 && !just_parked_;
+  if (features_.taskrun_flag) {
+    get_events = KernelHasCompletionsToRun();
+  } else if (features_.defer_taskrun) {
+    get_events = ops_.size() > 0 && !just_parked_;
   }
   just_parked_ = false;
   if (pending_sqes_ > 0 || get_events) {

@@ -39,9 +39,9 @@ struct UringFeatures {
 // a syscall. A CQE for a recycled slot is ignored. With nothing to submit,
 // Poll enters the kernel only when it has completions to run: with
 // IORING_SETUP_TASKRUN_FLAG, when the kernel has set IORING_SQ_TASKRUN (or
-// IORING_SQ_CQ_OVERFLOW) in the SQ ring; without it, whenever an op is in
-// flight. So a shard that polls while it spins, with sockets waiting for
-// data, reads a flag per poll instead of making a syscall.
+// IORING_SQ_CQ_OVERFLOW) in the SQ ring; without it (and with DEFER_TASKRUN),
+// whenever an op is in flight. So a shard that polls while it spins, with
+// sockets waiting for data, reads a flag per poll instead of making a syscall.
 //
 // Backpressure: ops in the kernel are bounded by the completion queue's
 // size (so it never overflows) and by the SQ (GetSqe submits and retries);
@@ -122,15 +122,24 @@ class UringDriver final : public Driver {
   void SubmitCancel(Handle h);
   void ArmWake();
   // TASKRUN_FLAG: the kernel has deferred completions for this ring to run
-  // (or overflowed CQEs to flush), which only an io_uring_enter does. A
-  // flag set just after the read is seen by the next poll; Park always
-  // enters, so nothing waits on it.
+  // (or overflowed CQEs to flush), which only an io_uring_enter does. The
+  // kernel sets the flag whenever its list of such work becomes non-empty
+  // and clears it only as an enter takes the list (setting it again if it
+  // leaves some), so it stays set until the work runs: a flag set just
+  // after the read is seen by the next poll. A shard does not sleep on
+  // it: Park enters the kernel unless a CQE is already there to reap, and
+  // a shard with no op in flight (which parks on its futex instead) has
+  // only wake-up and cancel CQEs to come, which nobody waits for.
   bool KernelHasCompletionsToRun() const {
     return (IO_URING_READ_ONCE(*ring_.sq.kflags) &
             (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
   }
   // Sends the MSG_RING probe and waits for its CQE; true if it arrived.
   bool ProbeMsgRingWake();
+  // Up to `want` CQEs already in the CQ ring, oldest first, without a
+  // syscall (liburing's io_uring_peek_batch_cqe enters the kernel when the
+  // CQ is empty and TASKRUN is flagged: here every enter goes through Poll).
+  unsigned PeekReady(io_uring_cqe** cqes, unsigned want);
   void Reap(size_t budget, size_t* reaped);
   void FlushBacklog();
 
