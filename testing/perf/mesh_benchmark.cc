@@ -27,7 +27,6 @@
 #include "runtime/runtime.h"
 #include "runtime/spawn.h"
 #include "runtime/task.h"
-#include "runtime/timer.h"
 #include "testing/perf/bench_shards.h"
 #include "testing/perf/pin.h"
 
@@ -212,8 +211,8 @@ void BM_EventfdWakeRoundTrip(benchmark::State& state) {
 BENCHMARK(BM_EventfdWakeRoundTrip)->UseRealTime();
 
 // One side asleep: the echo thread blocks in read(2) on an eventfd; the
-// main thread sleeps 150 us (long enough for the echo thread to be asleep),
-// writes the eventfd, then spins on a cache line until the woken echo
+// main thread keeps busy 100 us (long enough for the echo thread to be
+// asleep), writes the eventfd, then spins on a cache line until the woken echo
 // thread bumps it. One kernel wake-up and one line transfer: the floor for
 // a request to a parked shard whose requester spins for the reply
 // (BM_SubmitToRoundTripParked). Only the round trip is timed.
@@ -303,9 +302,10 @@ struct RoundTripCase {
   bool spawn_on = false;               // SpawnOn instead of SubmitTo
   runtime::Runtime::ParkerFactory parkers = nullptr;
   bool io_in_flight = false;  // a pipe read pending on each shard
-  // > 0: shard 0 sleeps this long (a timer) before each request, so that
-  // shard 1, whose idle spin is shorter, is parked when the request comes;
-  // only the round trip itself is timed (UseManualTime).
+  // > 0: shard 0 keeps busy this long (BusyFor: no syscall, no yield)
+  // before each request, so that shard 1, whose idle spin is shorter, is
+  // parked when the request comes; only the round trip itself is timed
+  // (UseManualTime).
   runtime::Duration gap{0};
 };
 
@@ -410,8 +410,8 @@ void BM_SubmitToRoundTripSpinningIoInFlightNoTaskrunFlag(
 BENCHMARK(BM_SubmitToRoundTripSpinningIoInFlightNoTaskrunFlag)->UseRealTime();
 
 // A request to a parked shard, as a server's shards make them: both shards
-// with the default idle spin (50 us) and io_uring drivers; shard 0 sleeps
-// 150 us between requests, so shard 1 has parked (in a futex wait on its
+// with the default idle spin (50 us) and io_uring drivers; shard 0 keeps
+// busy 100 us between requests, so shard 1 has parked (in a futex wait on its
 // mesh park word: no I/O in flight) when each request comes, and one futex
 // wake gets it going (mesh/mesh.h). Shard 0, spinning after its send, sees
 // the reply without a second wake-up. Only the round trip is timed.
